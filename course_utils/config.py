@@ -1,0 +1,233 @@
+"""Run profiles, seeding and the course's paths: every knob a student may want to turn, in one place.
+
+A *profile* fixes how much work each notebook does. There are three:
+
+* ``quick``: a smoke test. Every notebook runs in a minute or two on 2 CPU cores; the numbers are
+  only roughly meaningful. CI uses it.
+* ``standard``: the default on a CPU. Full Fashion-MNIST, results worth discussing, minutes per
+  notebook on a laptop.
+* ``full``: the default when a GPU is present. Bigger models and longer schedules for
+  paper-grade numbers.
+
+Choose one with the environment variable ``COURSE_PROFILE`` (``COURSE_PROFILE=quick jupyter lab``)
+or by passing a name to :func:`get_profile`. Nothing here runs on import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+PROFILE_ENV_VAR = "COURSE_PROFILE"
+CACHE_ENV_VAR = "COURSE_CACHE_DIR"
+DEFAULT_SEED = 42
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """How much work the notebooks do. Read-only; use :func:`dataclasses.replace` to vary it.
+
+    Attributes:
+        name: ``"quick"``, ``"standard"`` or ``"full"``.
+        description: one line for humans.
+        train_size: training images used (``None`` = all 60,000).
+        test_size: test images used for evaluation (``None`` = all 10,000).
+        batch_size: minibatch size for training.
+        mlp_hidden: hidden-layer widths of notebook 01's multilayer perceptron.
+        mlp_epochs: training epochs of the MLP.
+        cnn_filters: filters of each convolutional block of the CNN classifier.
+        cnn_convs_per_block: convolutions per block (each block ends with 2x2 max-pooling).
+        cnn_dense: width of the CNN's dense layer.
+        cnn_batch_norm: BatchNorm after each convolution (better accuracy, slower on a CPU).
+        cnn_augment: random shifts and horizontal flips while training the CNN.
+        cnn_epochs: training epochs of the CNN.
+        learning_rate: initial Adam learning rate (decayed with a cosine schedule).
+        attack_eval_size: test images attacked when a notebook measures robustness.
+        pgd_steps: iterations of projected gradient descent in the attack notebooks.
+        pgd_restarts: random restarts of PGD in the robustness report card.
+    """
+
+    name: str
+    description: str
+    train_size: int | None
+    test_size: int | None
+    batch_size: int
+    mlp_hidden: tuple[int, ...]
+    mlp_epochs: int
+    cnn_filters: tuple[int, ...]
+    cnn_convs_per_block: int
+    cnn_dense: int
+    cnn_batch_norm: bool
+    cnn_augment: bool
+    cnn_epochs: int
+    learning_rate: float
+    attack_eval_size: int
+    pgd_steps: int
+    pgd_restarts: int
+
+    def cnn_settings(self) -> dict:
+        """The settings that define the course's CNN under this profile (its cache key)."""
+        return {
+            "filters": list(self.cnn_filters),
+            "convs_per_block": self.cnn_convs_per_block,
+            "dense_units": self.cnn_dense,
+            "batch_norm": self.cnn_batch_norm,
+            "augment": self.cnn_augment,
+            "epochs": self.cnn_epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "train_size": self.train_size,
+        }
+
+    def mlp_settings(self) -> dict:
+        """The settings that define the course's MLP under this profile (its cache key)."""
+        return {
+            "hidden_units": list(self.mlp_hidden),
+            "epochs": self.mlp_epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "train_size": self.train_size,
+        }
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        description="smoke test: every notebook in a minute or two on a CPU (CI)",
+        train_size=6_000,
+        test_size=1_000,
+        batch_size=128,
+        mlp_hidden=(128,),
+        mlp_epochs=2,
+        cnn_filters=(16, 32),
+        cnn_convs_per_block=1,
+        cnn_dense=64,
+        cnn_batch_norm=False,
+        cnn_augment=False,
+        cnn_epochs=2,
+        learning_rate=2e-3,
+        attack_eval_size=200,
+        pgd_steps=5,
+        pgd_restarts=2,
+    ),
+    "standard": Profile(
+        name="standard",
+        description="default on a CPU: full data, meaningful results in minutes per notebook",
+        train_size=None,
+        test_size=None,
+        batch_size=128,
+        mlp_hidden=(256, 128),
+        mlp_epochs=10,
+        cnn_filters=(32, 64),
+        cnn_convs_per_block=1,
+        cnn_dense=128,
+        cnn_batch_norm=False,
+        cnn_augment=False,
+        cnn_epochs=12,
+        learning_rate=2e-3,
+        attack_eval_size=1_000,
+        pgd_steps=20,
+        pgd_restarts=5,
+    ),
+    "full": Profile(
+        name="full",
+        description="default with a GPU: bigger CNN, augmentation, long schedules, paper-grade numbers",
+        train_size=None,
+        test_size=None,
+        batch_size=128,
+        mlp_hidden=(512, 256),
+        mlp_epochs=30,
+        cnn_filters=(32, 64),
+        cnn_convs_per_block=2,
+        cnn_dense=256,
+        cnn_batch_norm=True,
+        cnn_augment=True,
+        cnn_epochs=30,
+        learning_rate=2e-3,
+        attack_eval_size=10_000,
+        pgd_steps=50,
+        pgd_restarts=10,
+    ),
+}
+
+
+def gpu_available() -> bool:
+    """True when TensorFlow sees at least one GPU."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def default_profile_name() -> str:
+    """``$COURSE_PROFILE`` if set, else ``"full"`` with a GPU and ``"standard"`` without."""
+    name = os.environ.get(PROFILE_ENV_VAR, "").strip()
+    if name:
+        return name
+    return "full" if gpu_available() else "standard"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile called ``name`` (default: :func:`default_profile_name`).
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+    """
+    chosen = default_profile_name() if name is None else name
+    key = chosen.strip().lower()
+    if key not in PROFILES:
+        source = f" (from ${PROFILE_ENV_VAR})" if name is None else ""
+        raise ValueError(
+            f"Unknown course profile {chosen!r}{source}. Choose one of "
+            f"{', '.join(PROFILES)}, e.g. `export {PROFILE_ENV_VAR}=standard`."
+        )
+    return PROFILES[key]
+
+
+def set_seed(seed: int = DEFAULT_SEED, *, deterministic_ops: bool = True) -> int:
+    """Seed Python, NumPy, TensorFlow and Keras so that a run repeats exactly on the same machine.
+
+    Args:
+        seed: any non-negative integer.
+        deterministic_ops: also ask TensorFlow for deterministic kernels
+            (``tf.config.experimental.enable_op_determinism``), without which multi-threaded
+            reductions may differ in the last bits between runs.
+
+    Returns:
+        The seed, so a notebook can print it.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    import keras
+    import tensorflow as tf
+
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeds legacy np.random users too
+    keras.utils.set_random_seed(seed)
+    if deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+    return seed
+
+
+def repo_root() -> Path | None:
+    """The course checkout holding this package, or ``None`` when installed elsewhere."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir():
+        return root
+    return None
+
+
+def cache_dir() -> Path:
+    """Where trained models are cached: ``$COURSE_CACHE_DIR``, else ``<repo>/.cache/models``,
+    else ``~/.cache/course_utils/models`` when the package is installed outside a checkout."""
+    env = os.environ.get(CACHE_ENV_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    root = repo_root()
+    if root is not None:
+        return root / ".cache" / "models"
+    return Path.home() / ".cache" / "course_utils" / "models"

@@ -1,0 +1,220 @@
+"""Figures for the notebooks. Every helper returns its ``matplotlib`` figure, never calls
+``plt.show()`` and never writes a file: the notebook displays it, or you call ``fig.savefig``."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _new_axes(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def image_grid(
+    images,
+    labels=None,
+    *,
+    class_names=None,
+    predictions=None,
+    ncols: int = 8,
+    titles=None,
+    cmap: str = "gray",
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+    size: float = 1.4,
+    suptitle: str | None = None,
+):
+    """Images in a grid, titled with their class (and prediction, red when wrong).
+
+    Args:
+        images: ``(N, H, W)`` or ``(N, H, W, 1)`` array in [vmin, vmax].
+        labels: optional ``(N,)`` true class ids.
+        class_names: names for the class ids (default: the ids).
+        predictions: optional ``(N,)`` predicted class ids, shown as "pred (true)".
+        ncols: images per row.
+        titles: optional list of ``N`` strings that replaces the automatic titles.
+        cmap, vmin, vmax: colour map and range (``vmin=vmax=None`` scales each image, useful
+            for perturbations).
+        size: inches per image.
+        suptitle: title of the whole figure.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+    """
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[..., 0]
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(suptitle)), squeeze=False
+    )
+
+    def name(c):
+        return class_names[int(c)] if class_names is not None else str(int(c))
+
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(images[i], cmap=cmap, vmin=vmin, vmax=vmax)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+        elif predictions is not None:
+            right = labels is None or predictions[i] == labels[i]
+            text = name(predictions[i]) if right else f"{name(predictions[i])}\n({name(labels[i])})"
+            ax.set_title(text, fontsize=8, color="black" if right else "crimson")
+        elif labels is not None:
+            ax.set_title(name(labels[i]), fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, metrics=("loss", "accuracy"), *, title: str | None = None):
+    """Learning curves: one panel per metric, training and validation (``val_*``) per epoch.
+
+    Args:
+        history: a ``keras.callbacks.History`` or its ``.history`` dict.
+        metrics: metric names to plot (missing ones are skipped).
+
+    Returns:
+        The figure.
+    """
+    hist = getattr(history, "history", history)
+    metrics = [m for m in metrics if m in hist]
+    if not metrics:
+        raise ValueError(f"None of the metrics to plot are in the history; it has {sorted(hist)}.")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        epochs = np.arange(1, len(hist[metric]) + 1)
+        ax.plot(epochs, hist[metric], "o-", label="training")
+        if f"val_{metric}" in hist:
+            ax.plot(epochs, hist[f"val_{metric}"], "s--", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(
+    matrix, class_names=None, *, normalize: bool = True, ax=None, title: str | None = "Confusion matrix"
+):
+    """Heat map of a confusion matrix (rows: true class, columns: predicted class).
+
+    Args:
+        matrix: ``(K, K)`` counts, e.g. from :func:`course_utils.evaluation.confusion_matrix`.
+        class_names: ``K`` names for the axes.
+        normalize: show each row as fractions of that class (the diagonal is per-class recall).
+        ax: axes to draw into (a new figure if ``None``).
+
+    Returns:
+        The figure.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    k = matrix.shape[0]
+    shown = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1) if normalize else matrix
+    fig, ax = _new_axes(ax, (7, 6))
+    im = ax.imshow(shown, cmap="Blues", vmin=0)
+    names = class_names if class_names is not None else [str(i) for i in range(k)]
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    threshold = shown.max() / 2
+    for i in range(k):
+        for j in range(k):
+            text = f"{shown[i, j]:.2f}" if normalize else f"{int(matrix[i, j])}"
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if shown[i, j] > threshold else "black",
+            )
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_predictions(images, probs, labels=None, *, class_names=None, max_images: int = 6):
+    """Each image beside a bar chart of the model's class probabilities (true class in green,
+    a wrong prediction in red): the classifier's decision made visible.
+
+    Args:
+        images: ``(N, H, W[, 1])`` in [0, 1]; probs: ``(N, K)`` probabilities; labels: ``(N,)``.
+
+    Returns:
+        The figure.
+    """
+    images, probs = np.asarray(images), np.asarray(probs)
+    n = min(len(images), max_images)
+    k = probs.shape[1]
+    names = class_names if class_names is not None else [str(i) for i in range(k)]
+    fig, axes = plt.subplots(n, 2, figsize=(7, 1.6 * n), squeeze=False, gridspec_kw={"width_ratios": [1, 3]})
+    for i in range(n):
+        img = images[i][..., 0] if images[i].ndim == 3 else images[i]
+        axes[i, 0].imshow(img, cmap="gray", vmin=0, vmax=1)
+        axes[i, 0].axis("off")
+        colors = ["tab:gray"] * k
+        pred = int(probs[i].argmax())
+        if labels is not None and pred != int(labels[i]):
+            colors[pred] = "crimson"
+        if labels is not None:
+            colors[int(labels[i])] = "tab:green"
+        axes[i, 1].barh(range(k), probs[i], color=colors)
+        axes[i, 1].set_xlim(0, 1)
+        axes[i, 1].set_yticks(range(k), names, fontsize=7)
+        axes[i, 1].invert_yaxis()
+    axes[-1, 1].set_xlabel("probability")
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_boundary(
+    predict_fn, points, labels, *, ax=None, resolution: int = 200, title: str | None = None
+):
+    """Decision regions of a 2-D binary classifier, with the data on top.
+
+    Args:
+        predict_fn: maps ``(M, 2)`` float32 points to ``(M,)`` probabilities of class 1.
+        points: ``(N, 2)`` inputs; labels: ``(N,)`` 0/1 labels.
+        resolution: grid points per axis.
+
+    Returns:
+        The figure.
+    """
+    points, labels = np.asarray(points), np.asarray(labels)
+    fig, ax = _new_axes(ax, (4.5, 4))
+    pad = 0.5
+    (x0, y0), (x1, y1) = points.min(axis=0) - pad, points.max(axis=0) + pad
+    gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    p = np.asarray(predict_fn(grid)).reshape(gx.shape)
+    ax.contourf(gx, gy, p, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+    ax.contour(gx, gy, p, levels=[0.5], colors="k", linewidths=1.5)
+    ax.scatter(*points[labels == 0].T, c="tab:blue", edgecolor="k", s=20, label="class 0")
+    ax.scatter(*points[labels == 1].T, c="tab:red", edgecolor="k", s=20, label="class 1")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,112 @@
+"""The course's trained models, by name: trained once under a profile, then loaded from the cache.
+
+Notebook 01 trains :func:`mlp`, notebook 02 trains :func:`cnn`; the attack notebooks call the same
+function and get the same model back in a second instead of retraining it. What defines a model
+(the profile's architecture and schedule, the data size and the seed) is its cache key.
+"""
+
+from __future__ import annotations
+
+from course_utils import cache, config, models, training
+from course_utils import data as data_lib
+
+
+def _training_data(profile: config.Profile, seed: int):
+    (x_train, y_train), (x_test, y_test) = data_lib.load_fashion_mnist()
+    x_train, y_train = data_lib.take_subset(x_train, y_train, profile.train_size, seed=seed)
+    x_test, y_test = data_lib.take_subset(x_test, y_test, profile.test_size, seed=seed)
+    return (x_train, y_train), (x_test, y_test)
+
+
+def _load_or_train(name, settings, build, profile, epochs, seed, retrain, verbose, cache_dir):
+    def train(model):
+        (x_train, y_train), validation = _training_data(profile, seed)
+        return training.train_classifier(
+            model,
+            x_train,
+            y_train,
+            epochs=epochs,
+            batch_size=profile.batch_size,
+            learning_rate=profile.learning_rate,
+            validation_data=validation,
+            seed=seed,
+            verbose=verbose,
+        )
+
+    def build_seeded():
+        config.set_seed(seed)
+        return build()
+
+    model, record = cache.load_or_train(
+        name,
+        {**settings, "seed": seed},
+        build_seeded,
+        train,
+        cache_dir=cache_dir,
+        retrain=retrain,
+        verbose=bool(verbose),
+    )
+    if record.from_cache:
+        training.compile_classifier(model, learning_rate=profile.learning_rate)
+    return model, record
+
+
+def mlp(
+    profile: config.Profile | None = None,
+    *,
+    seed: int = config.DEFAULT_SEED,
+    retrain: bool = False,
+    verbose="auto",
+    cache_dir=None,
+):
+    """The multilayer perceptron of notebook 01 for ``profile`` (default: the active profile).
+
+    Returns:
+        ``(model, record)``: a compiled Keras model returning logits, and its
+        :class:`~course_utils.cache.CacheRecord` (``record.history`` has the learning curves).
+    """
+    profile = profile or config.get_profile()
+    settings = profile.mlp_settings()
+    return _load_or_train(
+        "mlp",
+        settings,
+        lambda: models.build_mlp(profile.mlp_hidden, dropout=0.2, name="mlp"),
+        profile,
+        profile.mlp_epochs,
+        seed,
+        retrain,
+        verbose,
+        cache_dir,
+    )
+
+
+def cnn(
+    profile: config.Profile | None = None,
+    *,
+    seed: int = config.DEFAULT_SEED,
+    retrain: bool = False,
+    verbose="auto",
+    cache_dir=None,
+):
+    """The naturally trained CNN of notebook 02 (the model that notebooks 04-07 attack).
+
+    Returns:
+        ``(model, record)`` as for :func:`mlp`.
+    """
+    profile = profile or config.get_profile()
+    settings = profile.cnn_settings()
+
+    def build():
+        return models.build_cnn(
+            profile.cnn_filters,
+            convs_per_block=profile.cnn_convs_per_block,
+            dense_units=profile.cnn_dense,
+            batch_norm=profile.cnn_batch_norm,
+            augment=profile.cnn_augment,
+            seed=seed,
+            name="cnn",
+        )
+
+    return _load_or_train(
+        "cnn", settings, build, profile, profile.cnn_epochs, seed, retrain, verbose, cache_dir
+    )

@@ -1,0 +1,61 @@
+"""Shared test set-up: a non-interactive plotting backend and fast CPU kernels, before any import
+of matplotlib or TensorFlow; fixtures for tiny fake datasets."""
+
+import gzip
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def write_idx_dataset(folder, n_train=40, n_test=20, seed=0):
+    """Write the four Fashion-MNIST files (real IDX format, gzip) with random content.
+
+    Returns:
+        ``(files, arrays)``: ``{filename: sha256}`` and the uint8 arrays written.
+    """
+    from course_utils.data import sha256
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        with gzip.open(folder / f"{split}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(b"\x00\x00\x08\x03" + n.to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
+            f.write(images.tobytes())
+        with gzip.open(folder / f"{split}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + labels.tobytes())
+        arrays[split] = (images, labels)
+    names = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+    return {name: sha256(folder / name) for name in names}, arrays
+
+
+@pytest.fixture
+def isolated_data_env(tmp_path, monkeypatch):
+    """No real dataset location is visible: HOME, KERAS_HOME, the repo's data/ and the Debian
+    folder all point into ``tmp_path``; downloads fail as they do offline."""
+    from course_utils import config, data
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    monkeypatch.setattr(config, "repo_root", lambda: repo)
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setattr(data, "_keras_cache_dirs", lambda sub: [tmp_path / "keras_home" / "datasets" / sub])
+    monkeypatch.setattr(
+        data, "_download_with_keras", lambda files, sub: (None, "URLError: no network in this test")
+    )
+    return tmp_path

@@ -1,0 +1,75 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from course_utils import config
+
+
+def test_three_profiles_with_growing_work():
+    quick, standard, full = (config.get_profile(n) for n in ("quick", "standard", "full"))
+    assert quick.train_size < 60_000 and standard.train_size is None
+    assert quick.cnn_epochs < standard.cnn_epochs <= full.cnn_epochs
+    assert quick.pgd_steps < standard.pgd_steps <= full.pgd_steps
+    assert quick.attack_eval_size < standard.attack_eval_size <= full.attack_eval_size
+
+
+def test_profiles_are_read_only():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.get_profile("quick").cnn_epochs = 99
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    with pytest.raises(ValueError, match="quick, standard, full"):
+        config.get_profile("fast")
+    monkeypatch.setenv(config.PROFILE_ENV_VAR, "turbo")
+    with pytest.raises(ValueError, match=r"turbo.*COURSE_PROFILE"):
+        config.get_profile()
+
+
+def test_profile_from_environment(monkeypatch):
+    monkeypatch.setenv(config.PROFILE_ENV_VAR, " Quick ")
+    assert config.get_profile().name == "quick"
+
+
+def test_default_profile_depends_on_gpu(monkeypatch):
+    monkeypatch.delenv(config.PROFILE_ENV_VAR, raising=False)
+    monkeypatch.setattr(config, "gpu_available", lambda: True)
+    assert config.get_profile().name == "full"
+    monkeypatch.setattr(config, "gpu_available", lambda: False)
+    assert config.get_profile().name == "standard"
+
+
+def test_settings_are_json_keys_that_change_with_the_profile():
+    quick, standard = config.get_profile("quick"), config.get_profile("standard")
+    assert quick.cnn_settings() != standard.cnn_settings()
+    assert quick.mlp_settings() != standard.mlp_settings()
+
+
+def test_set_seed_repeats_numpy_and_keras_draws():
+    import keras
+
+    draws = []
+    for _ in range(2):
+        config.set_seed(7)
+        draws.append(
+            (
+                np.random.rand(3),  # noqa: NPY002 - set_seed must cover the legacy API
+                np.asarray(keras.random.normal((3,))),
+            )
+        )
+    np.testing.assert_array_equal(draws[0][0], draws[1][0])
+    np.testing.assert_array_equal(draws[0][1], draws[1][1])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "42"])
+def test_set_seed_rejects_non_integers(bad):
+    with pytest.raises(ValueError, match="non-negative integer"):
+        config.set_seed(bad)
+
+
+def test_cache_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.CACHE_ENV_VAR, str(tmp_path))
+    assert config.cache_dir() == tmp_path
+    monkeypatch.delenv(config.CACHE_ENV_VAR)
+    assert config.cache_dir() == config.repo_root() / ".cache" / "models"

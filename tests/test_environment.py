@@ -1,0 +1,36 @@
+"""The pip route (pyproject.toml) and the conda route (environment.yml) describe one environment."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_pip_and_conda_requirements_match():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pip_reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        pip_reqs += [r for r in extra if not r.startswith("course-utils")]
+    pip_reqs = {_name(r): r.replace(" ", "") for r in pip_reqs}
+    conda = {}
+    in_pip = False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if line.strip() == "- pip:":
+            in_pip = True
+            continue
+        if in_pip and line.strip().startswith("- ") and not line.strip().startswith("- -e"):
+            requirement = line.strip()[2:].split("#")[0].strip()
+            conda[_name(requirement)] = requirement.replace(" ", "")
+            assert "#" in line, f"environment.yml: say which notebook needs {requirement!r}"
+    assert conda == pip_reqs
+
+
+def test_python_version_agrees():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "3.11" in project["requires-python"]
+    assert "python=3.11" in (ROOT / "environment.yml").read_text()

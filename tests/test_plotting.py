@@ -1,0 +1,49 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from course_utils import plotting
+from course_utils.data import CLASS_NAMES
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.random((5, 28, 28, 1), dtype=np.float32)
+
+
+@pytest.fixture(autouse=True)
+def no_show(monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("plotting helpers must not call plt.show()")
+
+    monkeypatch.setattr(plt, "show", fail)
+    yield
+    plt.close("all")
+
+
+def test_image_grid():
+    fig = plotting.image_grid(
+        IMAGES, [0, 1, 2, 3, 4], class_names=CLASS_NAMES, predictions=[0, 1, 2, 3, 0], ncols=3
+    )
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[:2] == ["T-shirt/top", "Trouser"] and titles[4] == "T-shirt/top\n(Coat)"
+    assert len(fig.axes) == 6
+
+
+def test_history_confusion_predictions_boundary():
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]}
+    assert isinstance(plotting.plot_history(history), Figure)
+    with pytest.raises(ValueError, match="has"):
+        plotting.plot_history(history, metrics=("auc",))
+    assert isinstance(plotting.plot_confusion_matrix(np.eye(10) * 5, CLASS_NAMES), Figure)
+    probs = RNG.dirichlet(np.ones(10), size=5)
+    assert isinstance(
+        plotting.plot_predictions(IMAGES, probs, [0, 1, 2, 3, 4], class_names=CLASS_NAMES), Figure
+    )
+    pts = RNG.normal(size=(20, 2))
+    fig = plotting.plot_decision_boundary(
+        lambda g: (g[:, 0] > 0).astype(float), pts, (pts[:, 0] > 0).astype(int)
+    )
+    assert isinstance(fig, Figure)
+    fig, ax = plt.subplots()
+    assert plotting.plot_confusion_matrix(np.eye(3), ax=ax) is fig

@@ -1,0 +1,70 @@
+"""Keep notebooks clean in git: no execution counts, no outputs, no machine metadata.
+
+    python tools/nbclean.py notebooks/*.ipynb          # clean in place
+    python tools/nbclean.py --check notebooks/*.ipynb  # exit 1 if anything would change (CI)
+
+Outputs are kept only in cells that nbval compares on purpose (a ``# NBVAL_CHECK_OUTPUT``
+comment), and there without execution counts. Cell metadata keeps ``tags`` and ``slideshow``;
+notebook metadata keeps a generic Python 3 kernelspec and the language name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+KEEP_CELL_METADATA = ("tags", "slideshow")
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
+    for cell in nb.cells:
+        cell.metadata = nbformat.from_dict(
+            {k: v for k, v in cell.metadata.items() if k in KEEP_CELL_METADATA}
+        )
+        if cell.cell_type != "code":
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+            continue
+        cell.execution_count = None
+        if "NBVAL_CHECK_OUTPUT" in cell.source:
+            for out in cell.outputs:
+                out.pop("execution_count", None)
+                out.pop("metadata", None) if out.get("output_type") == "stream" else None
+                if out.get("output_type") in ("execute_result", "display_data"):
+                    out.metadata = {}
+                    if out.output_type == "execute_result":
+                        out.execution_count = None
+        else:
+            cell.outputs = []
+    return nb
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report, do not write; exit 1 if dirty")
+    parser.add_argument("paths", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    dirty = []
+    for path in args.paths:
+        original = path.read_text(encoding="utf-8")
+        nb = nbformat.reads(original, as_version=4)
+        text = nbformat.writes(clean(nb)) + "\n"
+        if text != original:
+            dirty.append(path)
+            if not args.check:
+                path.write_text(text, encoding="utf-8")
+    if dirty and args.check:
+        print("Notebooks not clean (run `make clean-notebooks`):\n  " + "\n  ".join(map(str, dirty)))
+        return 1
+    for path in dirty:
+        print(f"cleaned {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
