@@ -47,7 +47,7 @@ clean-notebooks: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
 
-# Every notebook, in order, in the quick profile; cells marked NBVAL_CHECK_OUTPUT are compared.
+# Every notebook, in order, in the quick profile; deterministic results are checked by asserts in the cells.
 nbval: $(STAMP)
 	COURSE_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=1200 -p no:randomly $(NOTEBOOKS)

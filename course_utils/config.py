@@ -162,6 +162,19 @@ def gpu_available() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def device_summary() -> str:
+    """One line naming where TensorFlow will compute, e.g. ``"CPU only (2 cores)"``.
+
+    Calling it early also gets TensorFlow's device start-up messages out of the way.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"{len(gpus)} GPU(s): " + ", ".join(g.name for g in gpus)
+    return f"CPU only ({os.cpu_count()} cores)"
+
+
 def default_profile_name() -> str:
     """``$COURSE_PROFILE`` if set, else ``"full"`` with a GPU and ``"standard"`` without."""
     name = os.environ.get(PROFILE_ENV_VAR, "").strip()
