@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 course: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python tools/run_course.py
+	$(BIN)/python tools/run_course.py
 
 test: lint check-notebooks unit nbval
 
@@ -49,7 +49,7 @@ unit: $(STAMP)
 
 # Every notebook, in order, in the quick profile; deterministic results are checked by asserts in the cells.
 nbval: $(STAMP)
-	COURSE_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+	COURSE_PROFILE=quick $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=1200 -p no:randomly $(NOTEBOOKS)
 
 lab: $(STAMP)

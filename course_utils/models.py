@@ -111,4 +111,4 @@ def build_cnn(
 def feature_extractor(model: keras.Model, layer_name: str = "features") -> keras.Model:
     """A model sharing ``model``'s weights that outputs the activations of ``layer_name``
     (default: the CNN's penultimate dense layer), e.g. for embeddings or feature statistics."""
-    return keras.Model(model.inputs, model.get_layer(layer_name).output, name=f"{model.name}_{layer_name}")
+    return keras.Model(model.input, model.get_layer(layer_name).output, name=f"{model.name}_{layer_name}")
