@@ -7,6 +7,8 @@ function and get the same model back in a second instead of retraining it. What 
 
 from __future__ import annotations
 
+import keras
+
 from course_utils import cache, config, models, training
 from course_utils import data as data_lib
 
@@ -51,6 +53,24 @@ def _load_or_train(name, settings, build, profile, epochs, seed, retrain, verbos
     return model, record
 
 
+def mlp_architecture(profile: config.Profile) -> keras.Model:
+    """The untrained MLP of notebook 01 under ``profile`` (what :func:`mlp` trains)."""
+    return models.build_mlp(profile.mlp_hidden, dropout=0.2, name="mlp")
+
+
+def cnn_architecture(profile: config.Profile, *, seed: int = config.DEFAULT_SEED) -> keras.Model:
+    """The untrained CNN of notebook 02 under ``profile`` (what :func:`cnn` trains)."""
+    return models.build_cnn(
+        profile.cnn_filters,
+        convs_per_block=profile.cnn_convs_per_block,
+        dense_units=profile.cnn_dense,
+        batch_norm=profile.cnn_batch_norm,
+        augment=profile.cnn_augment,
+        seed=seed,
+        name="cnn",
+    )
+
+
 def mlp(
     profile: config.Profile | None = None,
     *,
@@ -66,11 +86,10 @@ def mlp(
         :class:`~course_utils.cache.CacheRecord` (``record.history`` has the learning curves).
     """
     profile = profile or config.get_profile()
-    settings = profile.mlp_settings()
     return _load_or_train(
         "mlp",
-        settings,
-        lambda: models.build_mlp(profile.mlp_hidden, dropout=0.2, name="mlp"),
+        profile.mlp_settings(),
+        lambda: mlp_architecture(profile),
         profile,
         profile.mlp_epochs,
         seed,
@@ -94,19 +113,14 @@ def cnn(
         ``(model, record)`` as for :func:`mlp`.
     """
     profile = profile or config.get_profile()
-    settings = profile.cnn_settings()
-
-    def build():
-        return models.build_cnn(
-            profile.cnn_filters,
-            convs_per_block=profile.cnn_convs_per_block,
-            dense_units=profile.cnn_dense,
-            batch_norm=profile.cnn_batch_norm,
-            augment=profile.cnn_augment,
-            seed=seed,
-            name="cnn",
-        )
-
     return _load_or_train(
-        "cnn", settings, build, profile, profile.cnn_epochs, seed, retrain, verbose, cache_dir
+        "cnn",
+        profile.cnn_settings(),
+        lambda: cnn_architecture(profile, seed=seed),
+        profile,
+        profile.cnn_epochs,
+        seed,
+        retrain,
+        verbose,
+        cache_dir,
     )

@@ -1,0 +1,36 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from course_utils import config, data, zoo
+
+needs_data = pytest.mark.skipif(
+    not data.DEBIAN_DIR.is_dir(), reason="Debian's dataset-fashion-mnist not installed"
+)
+
+
+@needs_data
+@pytest.mark.slow
+def test_cnn_trains_once_then_loads_identically(tmp_path):
+    tiny = dataclasses.replace(config.get_profile("quick"), train_size=500, test_size=100, cnn_epochs=1)
+    first, record = zoo.cnn(tiny, seed=1, cache_dir=tmp_path, verbose=0)
+    second, again = zoo.cnn(tiny, seed=1, cache_dir=tmp_path, verbose=0)
+    assert not record.from_cache and again.from_cache
+    assert again.settings["train_size"] == 500 and again.settings["seed"] == 1
+    assert len(again.history["loss"]) == 1
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_array_equal(first(x, training=False), second(x, training=False))
+    assert second.optimizer is not None, "a model from the cache comes back compiled"
+    _, other_seed = zoo.cnn(tiny, seed=2, cache_dir=tmp_path, verbose=0)
+    assert not other_seed.from_cache and other_seed.key != record.key
+
+
+def test_architectures_follow_the_profile():
+    for name in config.PROFILES:
+        profile = config.get_profile(name)
+        cnn = zoo.cnn_architecture(profile)
+        convs = [layer for layer in cnn.layers if layer.name.startswith("conv")]
+        assert len(convs) == len(profile.cnn_filters) * profile.cnn_convs_per_block
+        assert cnn.get_layer("features").units == profile.cnn_dense
+        assert zoo.mlp_architecture(profile).output_shape == (None, 10)
