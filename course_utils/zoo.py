@@ -76,10 +76,13 @@ def mlp(
     *,
     seed: int = config.DEFAULT_SEED,
     retrain: bool = False,
-    verbose="auto",
+    verbose=2,
     cache_dir=None,
 ):
     """The multilayer perceptron of notebook 01 for ``profile`` (default: the active profile).
+
+    Training prints one line per epoch (``verbose=2``): Keras's live progress bar would store
+    thousands of lines in an executed notebook. Pass ``verbose=0`` for silence.
 
     Returns:
         ``(model, record)``: a compiled Keras model returning logits, and its
@@ -104,7 +107,7 @@ def cnn(
     *,
     seed: int = config.DEFAULT_SEED,
     retrain: bool = False,
-    verbose="auto",
+    verbose=2,
     cache_dir=None,
 ):
     """The naturally trained CNN of notebook 02 (the model that notebooks 04-07 attack).
