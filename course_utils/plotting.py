@@ -218,3 +218,101 @@ def plot_decision_boundary(
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_adversarial_examples(
+    x,
+    x_adv,
+    probs_clean,
+    probs_adv,
+    labels,
+    *,
+    class_names=None,
+    max_images: int = 6,
+    title: str | None = None,
+):
+    """Three rows: the original images, the perturbations (magnified, red = brighter, blue = darker)
+    and the adversarial images, each titled with the prediction and its confidence (red if wrong).
+
+    Args:
+        x, x_adv: ``(N, H, W[, 1])`` images in [0, 1].
+        probs_clean, probs_adv: ``(N, K)`` class probabilities on ``x`` and ``x_adv``.
+        labels: ``(N,)`` true class ids.
+
+    Returns:
+        The figure.
+    """
+    x, x_adv = np.asarray(x), np.asarray(x_adv)
+    probs_clean, probs_adv, labels = np.asarray(probs_clean), np.asarray(probs_adv), np.asarray(labels)
+    n = min(len(x), max_images)
+    names = class_names if class_names is not None else [str(i) for i in range(probs_clean.shape[1])]
+    delta = (x_adv[:n] - x[:n]).reshape(n, *x.shape[1:3])
+    bound = max(float(np.abs(delta).max()), 1e-12)
+    fig, axes = plt.subplots(3, n, figsize=(1.75 * n, 5.9), squeeze=False)
+    for i in range(n):
+        for row, (img, probs) in enumerate(((x[i], probs_clean[i]), (x_adv[i], probs_adv[i]))):
+            ax = axes[2 * row, i]
+            ax.imshow(img.reshape(x.shape[1:3]), cmap="gray", vmin=0, vmax=1)
+            pred = int(probs.argmax())
+            ax.set_title(
+                f"{names[pred]}\n{probs[pred]:.0%}",
+                fontsize=8,
+                color="black" if pred == labels[i] else "crimson",
+            )
+            ax.axis("off")
+        axes[1, i].imshow(delta[i], cmap="RdBu_r", vmin=-bound, vmax=bound)
+        axes[1, i].axis("off")
+    axes[0, 0].text(
+        -0.15, 0.5, "original", transform=axes[0, 0].transAxes, rotation=90, va="center", ha="right"
+    )
+    axes[1, 0].text(
+        -0.15,
+        0.5,
+        f"perturbation\n(±{bound:.3g})",
+        transform=axes[1, 0].transAxes,
+        rotation=90,
+        va="center",
+        ha="right",
+    )
+    axes[2, 0].text(
+        -0.15, 0.5, "adversarial", transform=axes[2, 0].transAxes, rotation=90, va="center", ha="right"
+    )
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_eps(curves, *, ax=None, title: str | None = "Accuracy under attack", xlabel: str = "ε"):
+    """Accuracy-versus-ε curves.
+
+    Args:
+        curves: a report card (anything with a ``curves()`` method: every attack on it is drawn),
+            or a dict ``{label: (eps values, accuracies)}``, or ``{label: report card}`` (each card's
+            worst-case curve is drawn, to compare models).
+        ax: axes to draw into (a new figure if ``None``).
+
+    Returns:
+        The figure.
+    """
+    if hasattr(curves, "curves"):
+        lines = curves.curves()
+    else:
+        lines = {}
+        for label, value in curves.items():
+            if hasattr(value, "curves"):
+                lines[label] = value.curves()[value.worst_case]
+            else:
+                lines[label] = value
+    fig, ax = _new_axes(ax, (5.5, 3.8))
+    for (label, (eps, acc)), marker in zip(lines.items(), "osD^v<>ph*", strict=False):
+        ax.plot(eps, 100 * np.asarray(acc, dtype=float), marker=marker, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

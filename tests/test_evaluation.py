@@ -30,3 +30,97 @@ def test_accuracy_and_batched_predictions_agree():
     assert evaluation.accuracy(model, x, y, batch_size=4) == 1.0
     with pytest.raises(ValueError, match="matching"):
         evaluation.accuracy(model, x, y[:-1])
+
+
+# ---------------------------------------------------------------- robustness evaluation
+
+
+def reachable_linear_model():
+    """logits = 5 * (first three pixels) of a 2x2 image: every class is reachable inside [0, 1]."""
+    import keras
+
+    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model.layers[-1].set_weights([np.eye(4, 3, dtype=np.float32) * 5.0, np.zeros(3, np.float32)])
+    return model
+
+
+def data_for(model, n=60, seed=0):
+    x = np.random.default_rng(seed).uniform(0, 1, size=(n, 2, 2, 1)).astype(np.float32)
+    return x, np.asarray(model(x)).argmax(axis=1)
+
+
+def test_check_adversarial_accepts_valid_and_names_every_problem():
+    x = np.full((3, 2, 2, 1), 0.5, dtype=np.float32)
+    evaluation.check_adversarial(x, x + np.float32(0.1), eps=0.1)
+    evaluation.check_adversarial(x, x + np.float32(0.05), eps=0.2, norm=2)
+    bad = x.copy()
+    bad[0] += 0.3
+    bad[1, 0, 0, 0] = 1.5
+    bad[2, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError) as err:
+        evaluation.check_adversarial(x, bad, eps=0.1)
+    message = str(err.value)
+    assert "1 image(s) contain NaN" in message
+    assert "outside [0.0, 1.0]" in message
+    assert "2 perturbation(s) exceed eps=0.1" in message
+    with pytest.raises(ValueError, match="float32"):
+        evaluation.check_adversarial(x, x.astype(np.float64), eps=0.1)
+    with pytest.raises(ValueError, match="shape"):
+        evaluation.check_adversarial(x, x[:2], eps=0.1)
+
+
+def test_robust_accuracy_clean_identity_and_validation():
+    model = reachable_linear_model()
+    x, y = data_for(model)
+    y[:15] = (y[:15] + 1) % 3  # a quarter of the labels are wrong
+    clean = evaluation.robust_accuracy(model, x, y, batch_size=7, progress=False)
+    assert clean.accuracy == evaluation.accuracy(model, x, y) == 0.75
+    assert clean.correct.sum() == 45
+    same = evaluation.robust_accuracy(model, x, y, lambda xb, yb: xb, eps=0.1, batch_size=7, progress=False)
+    np.testing.assert_array_equal(same.correct, clean.correct)
+    with pytest.raises(ValueError, match="exceed eps"):
+        evaluation.robust_accuracy(
+            model, x, y, lambda xb, yb: np.clip(xb + 0.5, 0, 1), eps=0.1, progress=False
+        )
+    with pytest.raises(ValueError, match="matching"):
+        evaluation.robust_accuracy(model, x, y[:-1], progress=False)
+
+
+def test_report_card_invariants():
+    import json
+
+    model = reachable_linear_model()
+    x, y = data_for(model)
+    kwargs = dict(eps_list=[0.3, 0.05, 0.1], pgd_steps=5, restarts=3, seed=0, progress=False, batch_size=16)
+    card = evaluation.report_card(model, x, y, **kwargs)
+    assert card.attacks() == ["FGSM", "PGD-5", "PGD-5 x3 restarts"] and card.worst_case == "PGD-5 x3 restarts"
+    assert card.clean.accuracy == 1.0
+    for eps in (0.05, 0.1, 0.3):
+        worst = card.accuracy(card.worst_case, eps)
+        assert worst <= min(card.accuracy("FGSM", eps), card.accuracy("PGD-5", eps))
+    eps_values, accs = card.curves()[card.worst_case]
+    assert eps_values == [0.0, 0.05, 0.1, 0.3] and accs[0] == 1.0
+    assert accs == sorted(accs, reverse=True)  # a bigger ball never helps the model here
+    assert not any(f.raised for f in card.flags), str(card)
+    assert len(card.flags) == 5 and "Gradient-masking checks" in str(card)
+    json.dumps(card.to_dict())
+    again = evaluation.report_card(model, x, y, **kwargs)
+    assert [r.accuracy for r in again.rows] == [r.accuracy for r in card.rows]
+    on_all = evaluation.report_card(model, x, y, restarts_on_survivors=False, masking_checks=False, **kwargs)
+    assert on_all.flags == [] and not on_all.restarts_on_survivors
+    with pytest.raises(ValueError, match="restarts"):
+        evaluation.report_card(model, x, y, eps_list=[0.1], restarts=1)
+    with pytest.raises(ValueError, match="positive"):
+        evaluation.report_card(model, x, y, eps_list=[0.0, 0.1])
+
+
+def test_masking_checks_catch_a_quantised_model():
+    from course_utils import defenses
+
+    model = defenses.quantized(reachable_linear_model(), levels=2)
+    x, y = data_for(model, n=80)
+    card = evaluation.report_card(model, x, y, eps_list=[0.1, 0.2], pgd_steps=5, restarts=2, progress=False)
+    raised = {f.name for f in card.flags if f.raised}
+    assert "zero or non-finite input gradients" in raised
+    assert "accuracy not near zero at a very large eps" in raised
+    assert "WARNING" in str(card)

@@ -47,3 +47,26 @@ def test_history_confusion_predictions_boundary():
     assert isinstance(fig, Figure)
     fig, ax = plt.subplots()
     assert plotting.plot_confusion_matrix(np.eye(3), ax=ax) is fig
+
+
+def test_plot_adversarial_examples_titles_predictions():
+    probs = np.eye(10, dtype=np.float32)[[0, 1, 2, 3, 4]]
+    probs_adv = np.eye(10, dtype=np.float32)[[0, 5, 2, 3, 4]]
+    fig = plotting.plot_adversarial_examples(
+        IMAGES, np.clip(IMAGES + 0.05, 0, 1), probs, probs_adv, [0, 1, 2, 3, 4], class_names=CLASS_NAMES
+    )
+    assert isinstance(fig, Figure) and len(fig.axes) == 15
+    assert fig.axes[11].get_title() == "Sandal\n100%"  # adversarial row (the third), second image
+
+
+def test_plot_accuracy_vs_eps_accepts_dicts_and_cards():
+    class Card:
+        worst_case = "PGD"
+
+        def curves(self):
+            return {"FGSM": ([0, 0.1], [0.9, 0.5]), "PGD": ([0, 0.1], [0.9, 0.1])}
+
+    assert len(plotting.plot_accuracy_vs_eps(Card()).axes[0].lines) == 2
+    fig = plotting.plot_accuracy_vs_eps({"natural": Card(), "other": ([0, 0.1], [0.8, 0.7])})
+    ys = [list(line.get_ydata()) for line in fig.axes[0].lines]
+    assert ys == [[90.0, 10.0], [80.0, 70.0]]
