@@ -30,6 +30,7 @@ import logging
 import math
 import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -226,6 +227,13 @@ def random_perturbation(x, *, eps, norm="inf", seed=None, clip_min=0.0, clip_max
 # ------------------------------------------------------------------------ compiled kernels
 
 
+def _forward(model, x):
+    """Logits of ``model`` in inference mode; plain callables without a ``training`` argument work too."""
+    if isinstance(model, keras.Model | keras.layers.Layer):
+        return model(x, training=False)
+    return model(x)
+
+
 class _ExpectedTracingFilter(logging.Filter):
     """Drops TensorFlow's "frequent retracing" warning about the functions compiled here.
 
@@ -265,7 +273,7 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
     def gradient(x_adv, y):
         with tf.GradientTape() as tape:
             tape.watch(x_adv)
-            logits = model_ref()(x_adv, training=False)
+            logits = _forward(model_ref(), x_adv)
             total = tf.reduce_sum(loss(y, logits))
         return tape.gradient(total, x_adv)
 
@@ -292,7 +300,7 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
 
         @tf.function(input_signature=[image_spec, label_spec])
         def fn(x_adv, y):
-            logits = model_ref()(x_adv, training=False)
+            logits = _forward(model_ref(), x_adv)
             value = loss(y, logits)
             if value.shape.rank != 1:  # a reduced loss cannot rank examples: use the cross-entropy
                 value = cross_entropy(y, logits)
@@ -302,7 +310,7 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
 
         @tf.function(input_signature=[image_spec])
         def fn(x):
-            return model_ref()(x, training=False)
+            return _forward(model_ref(), x)
 
     elif kind == "grad":
 
@@ -362,7 +370,7 @@ def fgsm(
     (Goodfellow et al., 2015); with ``norm=2`` the step is ``eps * g / ‖g‖₂`` per image.
 
     Args:
-        model: Keras model (or callable) mapping images to logits ``(N, K)``.
+        model: Keras model (or any TensorFlow callable) mapping images to logits ``(N, K)``.
         x: float images ``(N, H, W, C)`` in ``[clip_min, clip_max]``.
         y: integer labels ``(N,)``. ``None`` attacks the model's own predictions instead of the
             true labels. That is the right choice when the labels are unknown, and it avoids
@@ -427,7 +435,7 @@ def pgd(
     start); ``num_steps`` between 10 and 100.
 
     Args:
-        model: Keras model (or callable) mapping images to logits ``(N, K)``.
+        model: Keras model (or any TensorFlow callable) mapping images to logits ``(N, K)``.
         x: float images ``(N, H, W, C)`` in ``[clip_min, clip_max]``.
         y: integer labels ``(N,)``; ``None`` attacks the model's own predictions (see :func:`fgsm`
             on label leaking); targets when ``targeted=True`` (then required).

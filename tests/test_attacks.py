@@ -4,6 +4,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from course_utils import attacks
 
@@ -297,3 +298,13 @@ def test_a_softmax_model_is_refused_with_pass_logits(setup):
     ):
         with pytest.raises(ValueError, match="Pass logits"):
             attack()
+
+
+def test_a_plain_tensorflow_function_can_be_attacked(images):
+    x, y = images
+    model, w, b = linear_model()
+
+    def plain(batch):  # no `training` argument
+        return tf.reshape(batch, (-1, 4)) @ w + b
+
+    np.testing.assert_array_equal(attacks.fgsm(plain, x, y, eps=0.1), attacks.fgsm(model, x, y, eps=0.1))
