@@ -49,7 +49,7 @@ unit: $(STAMP)
 
 # Every notebook, in order, in the quick profile; deterministic results are checked by asserts in the cells.
 nbval: $(STAMP)
-	COURSE_PROFILE=quick $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+	COURSE_PROFILE=quick TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=1200 -p no:randomly $(NOTEBOOKS)
 
 lab: $(STAMP)
@@ -57,6 +57,7 @@ lab: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cnn_accuracy.py --profile standard --out benchmarks/results
+	$(BIN)/python benchmarks/attack_speed.py --profile standard --out benchmarks/results
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

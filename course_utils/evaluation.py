@@ -4,6 +4,7 @@ robust accuracy under attack, the robustness report card and the gradient-maskin
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -64,10 +65,16 @@ def most_confident_mistakes(probs, y_true, k: int = 10) -> np.ndarray:
 # ------------------------------------------------------------------------ robust accuracy
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    """A text progress bar on stderr that appears after a second and is erased when done."""
+def _progress(total: int, desc: str, enabled: bool | None):
+    """A text progress bar on stderr that appears after a second and is erased when done.
+
+    ``enabled=None`` shows it unless ``$TQDM_DISABLE`` is set (the headless builds set it, so that
+    executed notebooks do not store progress bars).
+    """
     from tqdm.std import tqdm
 
+    if enabled is None:
+        enabled = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "true", "yes")
     return tqdm(
         total=total, desc=desc, disable=not enabled, leave=False, delay=1.0, mininterval=0.5, unit="img"
     )
@@ -133,7 +140,7 @@ def robust_accuracy(
     clip_max=1.0,
     batch_size: int = 512,
     name: str = "attack",
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> AttackResult:
     """Accuracy of ``model`` on ``attack(x_batch, y_batch)``, batch by batch, with a progress bar.
 
@@ -147,7 +154,8 @@ def robust_accuracy(
             with :func:`check_adversarial` before it is scored.
         batch_size: images per call of ``attack``.
         name: label of the result and the progress bar.
-        progress: show a progress bar (on stderr, erased when done).
+        progress: show a progress bar (on stderr, erased when done); default: yes, unless
+            ``$TQDM_DISABLE`` is set.
     """
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
     if len(x) != len(y):
@@ -298,7 +306,7 @@ def report_card(
     restarts_on_survivors: bool = True,
     masking_checks: bool = True,
     model_name: str = "model",
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> ReportCard:
     """Evaluate ``model`` with clean accuracy, FGSM, PGD-k and PGD-k with restarts at every ε.
 
@@ -431,7 +439,7 @@ def gradient_masking_checks(
     batch_size: int = 512,
     tolerance: float = 0.01,
     max_images: int = 500,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[MaskingFlag]:
     """Warning signs that gradient attacks are failing rather than the model being robust.
 

@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.profile:
         os.environ["COURSE_PROFILE"] = args.profile
+    os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars stored in the executed notebooks
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     (args.out / "executed").mkdir(parents=True, exist_ok=True)
     (args.out / "html").mkdir(parents=True, exist_ok=True)
