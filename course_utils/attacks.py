@@ -265,6 +265,8 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
 
     _install_tracing_filter()
     model_ref = weakref.ref(model)  # the compiled graph must not keep the model alive
+    # autograph=False below: these functions have no tensor-dependent Python control flow, and
+    # autograph would re-read their source file when converting (wrong if it changed since import).
     loss = loss_fn or cross_entropy
     image_spec = tf.TensorSpec((None, *x_shape[1:]), tf.float32)
     label_spec = tf.TensorSpec((None,), tf.int64)
@@ -280,7 +282,7 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
     if kind == "step":
         # One step per call, looped in Python: measured ~35% faster on a CPU than a tf.range loop
         # inside the graph (benchmarks/attack_speed.py), and just as fast on small batches.
-        @tf.function(input_signature=[image_spec, image_spec, label_spec, scalar, scalar])
+        @tf.function(input_signature=[image_spec, image_spec, label_spec, scalar, scalar], autograph=False)
         def fn(x_adv, x, y, eps, step_size):
             grad = gradient(x_adv, y)
             if targeted:
@@ -289,7 +291,7 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
 
     elif kind == "fgsm":
 
-        @tf.function(input_signature=[image_spec, label_spec, scalar])
+        @tf.function(input_signature=[image_spec, label_spec, scalar], autograph=False)
         def fn(x, y, eps):
             grad = gradient(x, y)
             if targeted:
@@ -298,7 +300,7 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
 
     elif kind == "score":
 
-        @tf.function(input_signature=[image_spec, label_spec])
+        @tf.function(input_signature=[image_spec, label_spec], autograph=False)
         def fn(x_adv, y):
             logits = _forward(model_ref(), x_adv)
             value = loss(y, logits)
@@ -308,13 +310,13 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
 
     elif kind == "logits":
 
-        @tf.function(input_signature=[image_spec])
+        @tf.function(input_signature=[image_spec], autograph=False)
         def fn(x):
             return _forward(model_ref(), x)
 
     elif kind == "grad":
 
-        @tf.function(input_signature=[image_spec, label_spec])
+        @tf.function(input_signature=[image_spec, label_spec], autograph=False)
         def fn(x, y):
             return gradient(x, y)
 
