@@ -283,7 +283,14 @@ def plot_adversarial_examples(
     return fig
 
 
-def plot_accuracy_vs_eps(curves, *, ax=None, title: str | None = "Accuracy under attack", xlabel: str = "ε"):
+def plot_accuracy_vs_eps(
+    curves,
+    *,
+    ax=None,
+    title: str | None = "Accuracy under attack",
+    xlabel: str = "ε",
+    legend_loc: str = "best",
+):
     """Accuracy-versus-ε curves.
 
     Args:
@@ -291,9 +298,10 @@ def plot_accuracy_vs_eps(curves, *, ax=None, title: str | None = "Accuracy under
             or a dict ``{label: (eps values, accuracies)}``, or ``{label: report card}`` (each card's
             worst-case curve is drawn, to compare models).
         ax: axes to draw into (a new figure if ``None``).
+        legend_loc: where the legend goes (a matplotlib location such as ``"center right"``).
 
     Returns:
-        The figure.
+        The figure. Curves get different markers and line styles, so identical curves stay visible.
     """
     if hasattr(curves, "curves"):
         lines = curves.curves()
@@ -305,13 +313,14 @@ def plot_accuracy_vs_eps(curves, *, ax=None, title: str | None = "Accuracy under
             else:
                 lines[label] = value
     fig, ax = _new_axes(ax, (5.5, 3.8))
-    for (label, (eps, acc)), marker in zip(lines.items(), "osD^v<>ph*", strict=False):
-        ax.plot(eps, 100 * np.asarray(acc, dtype=float), marker=marker, label=label)
+    styles = zip("osD^v<>ph*", ["-", "--", "-.", ":"] * 3, strict=False)
+    for (label, (eps, acc)), (marker, line) in zip(lines.items(), styles, strict=False):
+        ax.plot(eps, 100 * np.asarray(acc, dtype=float), marker=marker, linestyle=line, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc=legend_loc)
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -93,7 +93,10 @@ def test_report_card_invariants():
     x, y = data_for(model)
     kwargs = dict(eps_list=[0.3, 0.05, 0.1], pgd_steps=5, restarts=3, seed=0, progress=False, batch_size=16)
     card = evaluation.report_card(model, x, y, **kwargs)
-    assert card.attacks() == ["FGSM", "PGD-5", "PGD-5 x3 restarts"] and card.worst_case == "PGD-5 x3 restarts"
+    assert (
+        card.attacks() == ["FGSM", "PGD-5", "worst case, +PGD-5 x3"]
+        and card.worst_case == "worst case, +PGD-5 x3"
+    )
     assert card.clean.accuracy == 1.0
     for eps in (0.05, 0.1, 0.3):
         worst = card.accuracy(card.worst_case, eps)
@@ -124,3 +127,19 @@ def test_masking_checks_catch_a_quantised_model():
     assert "zero or non-finite input gradients" in raised
     assert "accuracy not near zero at a very large eps" in raised
     assert "WARNING" in str(card)
+
+
+def test_an_attack_that_helps_the_model_is_flagged():
+    model = reachable_linear_model()
+    x, y = data_for(model)
+    clean = evaluation.robust_accuracy(model, x, y, progress=False)
+    ones = np.ones(len(x), dtype=bool)
+    rows = [
+        evaluation.AttackResult("FGSM", 0.1, 0.5, ones, 0.0),
+        evaluation.AttackResult("PGD-5", 0.1, 0.4, ones, 0.0),
+        evaluation.AttackResult("FGSM", 0.2, 0.7, ones, 0.0),  # rises with eps
+        evaluation.AttackResult("PGD-5", 0.2, 0.3, ones, 0.0),
+    ]
+    flags = evaluation.gradient_masking_checks(model, x, y, rows, clean, pgd_steps=5, progress=False)
+    rising = next(f for f in flags if f.name == "accuracy not falling as eps grows")
+    assert rising.raised and "FGSM: 50.0% at eps=0.1 but 70.0% at eps=0.2" in rising.detail
