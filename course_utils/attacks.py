@@ -272,22 +272,24 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
     label_spec = tf.TensorSpec((None,), tf.int64)
     scalar = tf.TensorSpec((), tf.float32)
 
-    def gradient(x_adv, y):
+    def gradient(x_adv, y, return_logits=False):
         with tf.GradientTape() as tape:
             tape.watch(x_adv)
             logits = _forward(model_ref(), x_adv)
             total = tf.reduce_sum(loss(y, logits))
-        return tape.gradient(total, x_adv)
+        grad = tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return (grad, logits) if return_logits else grad
 
     if kind == "step":
         # One step per call, looped in Python: measured ~35% faster on a CPU than a tf.range loop
         # inside the graph (benchmarks/attack_speed.py), and just as fast on small batches.
         @tf.function(input_signature=[image_spec, image_spec, label_spec, scalar, scalar], autograph=False)
         def fn(x_adv, x, y, eps, step_size):
-            grad = gradient(x_adv, y)
+            grad, logits = gradient(x_adv, y, return_logits=True)
             if targeted:
                 grad = -grad  # descend the loss of the target class
-            return _project(x_adv + step_size * _direction(grad, norm), x, eps, norm, clip_min, clip_max)
+            x_next = _project(x_adv + step_size * _direction(grad, norm), x, eps, norm, clip_min, clip_max)
+            return x_next, tf.argmax(logits, axis=-1)  # the prediction on x_adv, free from the forward pass
 
     elif kind == "fgsm":
 
@@ -405,6 +407,31 @@ def fgsm(
     return _project_l2_float64(out, x_np, eps) if norm == 2 else out
 
 
+def _run_steps(step, x, x_start, y, eps_t, step_t, num_steps, targeted, early_stop):
+    """``num_steps`` compiled steps from ``x_start``. With ``early_stop``, an image leaves the batch as
+    soon as it is adversarial (misclassified, or classified as its target); its adversarial iterate is
+    kept, and the remaining images continue in a smaller batch."""
+    out = np.array(x_start, dtype=np.float32)
+    active = np.arange(len(x))
+    x_t, y_t, adv_t = tf.constant(x), tf.constant(y), tf.constant(x_start)
+    y_active = y
+    for _ in range(num_steps):
+        next_t, pred_t = step(adv_t, x_t, y_t, eps_t, step_t)
+        if early_stop:
+            pred = pred_t.numpy()
+            done = (pred == y_active) if targeted else (pred != y_active)
+            if done.any():
+                out[active[done]] = adv_t.numpy()[done]  # already adversarial before this step
+                keep = np.flatnonzero(~done)
+                active, y_active = active[keep], y_active[keep]
+                if len(active) == 0:
+                    return out
+                next_t, x_t, y_t = (tf.gather(t, keep) for t in (next_t, x_t, y_t))
+        adv_t = next_t
+    out[active] = adv_t.numpy()
+    return out
+
+
 def pgd(
     model,
     x,
@@ -422,6 +449,7 @@ def pgd(
     clip_max=1.0,
     seed=None,
     batch_size=512,
+    early_stop=True,
 ):
     """Projected gradient descent (Madry et al., 2018): iterated gradient steps, each followed by a
     projection onto the ε-ball around ``x`` and the pixel range.
@@ -435,6 +463,12 @@ def pgd(
 
     A common choice is ``step_size = 2.5 * eps / num_steps`` (enough to cross the ball from any
     start); ``num_steps`` between 10 and 100.
+
+    With ``early_stop=True`` (the default) an image stops as soon as it is adversarial and the
+    iterate that fooled the model is returned; the remaining images continue in a smaller batch.
+    This does not weaken the attack (an image the full run breaks at some step is broken) and is much
+    faster on models that are not robust. Adversarial training, which wants the highest-loss point
+    rather than the first misclassified one, passes ``early_stop=False``.
 
     Args:
         model: Keras model (or any TensorFlow callable) mapping images to logits ``(N, K)``.
@@ -453,6 +487,7 @@ def pgd(
         seed: integer: the same seed gives the same result (the random starts are drawn from it;
             restart ``r`` uses the same starts whatever ``restarts`` is). ``None``: fresh randomness.
         batch_size: images attacked together.
+        early_stop: stop each image at its first adversarial iterate (see above).
 
     Returns:
         Adversarial images, NumPy float32 with the shape of ``x``; ``‖x_adv − x‖ ≤ eps`` in ``norm``
@@ -499,11 +534,9 @@ def pgd(
             todo = np.arange(len(xb)) if done is None else np.flatnonzero(~done)
             if len(todo) == 0:
                 break
-            x_t, y_t = tf.constant(xb[todo]), tf.constant(yb[todo])
-            adv_t = tf.constant(x0[todo])
-            for _ in range(num_steps):
-                adv_t = step(adv_t, x_t, y_t, eps_t, step_t)
-            adv = np.array(adv_t)
+            adv = _run_steps(
+                step, xb[todo], x0[todo], yb[todo], eps_t, step_t, num_steps, targeted, early_stop
+            )
             if score is None:
                 best = adv
                 break

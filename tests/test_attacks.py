@@ -152,7 +152,9 @@ def test_pgd_is_at_least_as_strong_as_fgsm_and_climbs_the_loss():
         return np.asarray(attacks.cross_entropy(y, model(images)))
 
     x_fgsm = attacks.fgsm(model, x, y, eps=0.05)
-    x_pgd = attacks.pgd(model, x, y, eps=0.05, step_size=0.01, num_steps=20, rand_init=False)
+    x_pgd = attacks.pgd(
+        model, x, y, eps=0.05, step_size=0.01, num_steps=20, rand_init=False, early_stop=False
+    )
     assert loss(x_fgsm).mean() > loss(x).mean()
     assert loss(x_pgd).mean() >= loss(x_fgsm).mean()
 
@@ -308,3 +310,18 @@ def test_a_plain_tensorflow_function_can_be_attacked(images):
         return tf.reshape(batch, (-1, 4)) @ w + b
 
     np.testing.assert_array_equal(attacks.fgsm(plain, x, y, eps=0.1), attacks.fgsm(model, x, y, eps=0.1))
+
+
+def test_early_stop_keeps_every_success_and_returns_adversarial_iterates():
+    model = small_cnn()
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0, 1, size=(48, 8, 8, 1)).astype(np.float32)
+    y = np.asarray(model(x)).argmax(axis=1)
+    kwargs = dict(eps=0.03, step_size=0.01, num_steps=8, seed=3)
+    full = attacks.pgd(model, x, y, early_stop=False, **kwargs)
+    early = attacks.pgd(model, x, y, early_stop=True, **kwargs)
+    fooled_full = np.asarray(model(full)).argmax(1) != y
+    fooled_early = np.asarray(model(early)).argmax(1) != y
+    assert 0 < fooled_full.sum() < len(y)
+    assert np.all(fooled_early[fooled_full])
+    assert attacks.perturbation_norms(early, x).max() <= 0.03 + 1e-6
