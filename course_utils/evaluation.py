@@ -267,9 +267,8 @@ class ReportCard:
         for name in names:
             cells = "".join(f"{100 * self.accuracy(name, e):10.2f}%" for e in eps_values)
             lines.append(name.ljust(width) + cells)
-        lines.append(
-            f"The last row is the worst case per image over all the attacks above ({self.worst_case})."
-        )
+        lines.append("The last row is the per-image worst case: an image counts as robust only if it")
+        lines.append("survived every attack above and every restart.")
         if self.restarts_on_survivors:
             lines.append(
                 "Restarts ran only on the images that survived every earlier attack: "
