@@ -467,8 +467,9 @@ def pgd(
     With ``early_stop=True`` (the default) an image stops as soon as it is adversarial and the
     iterate that fooled the model is returned; the remaining images continue in a smaller batch.
     This does not weaken the attack (an image the full run breaks at some step is broken) and is much
-    faster on models that are not robust. Adversarial training, which wants the highest-loss point
-    rather than the first misclassified one, passes ``early_stop=False``.
+    faster on models that are not robust. Pass ``early_stop=False`` when you want the highest-loss
+    point rather than the first misclassified one: for adversarial training, and for transfer
+    attacks (an example that only just fools one model rarely fools another).
 
     Args:
         model: Keras model (or any TensorFlow callable) mapping images to logits ``(N, K)``.
