@@ -298,7 +298,8 @@ def plot_accuracy_vs_eps(
             or a dict ``{label: (eps values, accuracies)}``, or ``{label: report card}`` (each card's
             worst-case curve is drawn, to compare models).
         ax: axes to draw into (a new figure if ``None``).
-        legend_loc: where the legend goes (a matplotlib location such as ``"center right"``).
+        legend_loc: where the legend goes: a matplotlib location such as ``"center right"``, or
+            ``"outside"`` (right of the plot; the figure is widened).
 
     Returns:
         The figure. Curves get different markers and line styles, so identical curves stay visible.
@@ -320,7 +321,11 @@ def plot_accuracy_vs_eps(
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc=legend_loc)
+    if legend_loc == "outside":  # to the right of the axes, never over a curve
+        fig.set_figwidth(fig.get_figwidth() + 3.0)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        ax.legend(fontsize=8, loc=legend_loc)
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -70,3 +70,9 @@ def test_plot_accuracy_vs_eps_accepts_dicts_and_cards():
     fig = plotting.plot_accuracy_vs_eps({"natural": Card(), "other": ([0, 0.1], [0.8, 0.7])})
     ys = [list(line.get_ydata()) for line in fig.axes[0].lines]
     assert ys == [[90.0, 10.0], [80.0, 70.0]]
+
+
+def test_plot_accuracy_vs_eps_legend_outside_widens_the_figure():
+    narrow = plotting.plot_accuracy_vs_eps({"a": ([0, 0.1], [0.9, 0.1])})
+    wide = plotting.plot_accuracy_vs_eps({"a": ([0, 0.1], [0.9, 0.1])}, legend_loc="outside")
+    assert wide.get_figwidth() > narrow.get_figwidth()
