@@ -554,6 +554,76 @@ def pgd(
     return _project_l2_float64(out, x_np, eps) if norm == 2 else out
 
 
+def pgd_tensor(
+    model,
+    x,
+    y,
+    *,
+    eps,
+    step_size,
+    num_steps,
+    norm="inf",
+    rand_init=True,
+    targeted=False,
+    loss_fn=None,
+    clip_min=0.0,
+    clip_max=1.0,
+    seed=None,
+):
+    """PGD on tensors, for use inside a compiled function such as a Keras ``train_step``.
+
+    The same algorithm as :func:`pgd` with ``restarts=1`` and ``early_stop=False`` (every image
+    gets all ``num_steps`` steps, the highest-loss point is kept), without its input checks, batching
+    or NumPy conversion, so that it can run inside a graph. The model is called with
+    ``training=False``. With ``num_steps=1``, ``rand_init=True`` and ``step_size=1.25 * eps`` it is the
+    FGSM with random start of Wong, Rice & Kolter ("Fast is better than free", ICLR 2020).
+
+    Args:
+        model: maps images to logits.
+        x: float32 tensor ``(N, ...)`` in ``[clip_min, clip_max]``; y: integer labels ``(N,)``.
+        eps, step_size: Python floats or scalar tensors; num_steps: a Python int (the steps are
+            unrolled into the graph).
+        norm: ``"inf"`` or ``2``.
+        seed: ``None``, an int, or a ``keras.random.SeedGenerator`` (use one inside ``train_step``,
+            so that every call draws new random starts and a seeded run is repeatable).
+
+    Returns:
+        The adversarial batch, a float32 tensor shaped like ``x``, with no gradient flowing back
+        to ``x`` (``tf.stop_gradient``); within ε up to float32 rounding, and in the pixel range.
+    """
+    norm = _norm_name(norm)
+    if int(num_steps) != num_steps or num_steps < 1:
+        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}.")
+    loss = loss_fn or cross_entropy
+    x = tf.convert_to_tensor(x, tf.float32)
+    eps = tf.cast(eps, tf.float32)
+    step_size = tf.cast(step_size, tf.float32)
+    x_adv = x
+    if rand_init:
+        if norm == "inf":
+            noise = keras.random.uniform(tf.shape(x), minval=-1.0, maxval=1.0, seed=seed) * eps
+        else:
+            axes = list(range(1, len(x.shape)))
+            direction = keras.random.normal(tf.shape(x), seed=seed)
+            direction /= tf.maximum(
+                tf.sqrt(tf.reduce_sum(tf.square(direction), axis=axes, keepdims=True)), 1e-12
+            )
+            dim = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+            radius_shape = tf.concat([tf.shape(x)[:1], tf.ones([len(x.shape) - 1], tf.int32)], axis=0)
+            radius = eps * keras.random.uniform(radius_shape, seed=seed) ** (1.0 / dim)
+            noise = direction * radius
+        x_adv = tf.clip_by_value(x + noise, clip_min, clip_max)
+    for _ in range(int(num_steps)):
+        with tf.GradientTape() as tape:
+            tape.watch(x_adv)
+            total = tf.reduce_sum(loss(y, _forward(model, x_adv)))
+        grad = tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        if targeted:
+            grad = -grad
+        x_adv = _project(x_adv + step_size * _direction(grad, norm), x, eps, norm, clip_min, clip_max)
+    return tf.stop_gradient(x_adv)
+
+
 def input_gradients(model, x, y, *, loss_fn=None, batch_size=512):
     """Gradient of the per-example loss with respect to the input, ``(N, ...)`` float32.
 

@@ -325,3 +325,41 @@ def test_early_stop_keeps_every_success_and_returns_adversarial_iterates():
     assert 0 < fooled_full.sum() < len(y)
     assert np.all(fooled_early[fooled_full])
     assert attacks.perturbation_norms(early, x).max() <= 0.03 + 1e-6
+
+
+def test_pgd_tensor_matches_pgd_without_random_start():
+    model = small_cnn()
+    rng = np.random.default_rng(9)
+    x = rng.uniform(0, 1, size=(16, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 5, size=16)
+    kwargs = dict(eps=0.05, step_size=0.01, num_steps=4, rand_init=False)
+    for norm in ("inf", 2):
+        ours = attacks.pgd_tensor(model, tf.constant(x), tf.constant(y), norm=norm, **kwargs)
+        reference = attacks.pgd(model, x, y, norm=norm, early_stop=False, **kwargs)
+        np.testing.assert_allclose(np.asarray(ours), reference, atol=1e-6)
+
+
+@pytest.mark.parametrize("norm,eps", [("inf", 0.1), (2, 0.5)])
+def test_pgd_tensor_runs_in_a_graph_with_a_seed_generator(norm, eps):
+    model = small_cnn()
+    x = np.random.default_rng(10).uniform(0, 1, size=(12, 8, 8, 1)).astype(np.float32)
+    y = np.asarray(model(x)).argmax(axis=1)
+
+    def run(seed_value):
+        generator = keras.random.SeedGenerator(seed_value)
+
+        @tf.function
+        def fast_fgsm(xb, yb):  # FGSM with random start, as in "Fast is better than free"
+            return attacks.pgd_tensor(
+                model, xb, yb, eps=eps, step_size=1.25 * eps, num_steps=1, norm=norm, seed=generator
+            )
+
+        return [np.asarray(fast_fgsm(tf.constant(x), tf.constant(y))) for _ in range(2)]
+
+    first, second = run(0)
+    again, _ = run(0)
+    np.testing.assert_array_equal(first, again)  # same seed, same random starts
+    assert not np.array_equal(first, second)  # each call draws new starts
+    for x_adv in (first, second):
+        assert attacks.perturbation_norms(x_adv, x, norm).max() <= eps + 1e-5
+        assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
