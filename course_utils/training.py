@@ -11,7 +11,9 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from course_utils import attacks
 from course_utils import data as data_lib
 
 
@@ -119,3 +121,197 @@ def train_classifier(
     )
     history.history["epoch_seconds"] = list(timer.seconds)
     return history
+
+
+# ----------------------------------------------------------------------- adversarial training
+
+ADVERSARIAL_METHODS = ("pgd", "fgsm_rs", "fgsm")
+
+
+class AdversarialTrainer(keras.Model):
+    """Trains ``classifier`` on adversarial examples crafted on the fly, batch by batch.
+
+    Each ``train_step`` first attacks the current classifier (in inference mode, with
+    :func:`course_utils.attacks.pgd_tensor`), then updates it on the adversarial batch, or on a mix of
+    the clean and adversarial batches. Methods:
+
+    * ``"pgd"``: Madry et al. (2018): PGD with a random start, ``steps`` steps of ``step_size``
+      (default ``2.5 * eps / steps``).
+    * ``"fgsm_rs"``: Wong, Rice & Kolter (2020), "Fast is better than free": one step of
+      ``1.25 * eps`` from a random start. About as cheap as natural training; watch it with
+      :class:`RobustAccuracyGuard` (catastrophic overfitting).
+    * ``"fgsm"``: one step of ``eps`` from the clean image (no random start): the variant that
+      overfits catastrophically, kept for the demonstration.
+
+    The loss is ``adv_ratio * L(adversarial) + (1 - adv_ratio) * L(clean)``: 1.0 is Madry et al.'s
+    objective, 0.5 the mix of Goodfellow et al. (2015). Metrics: ``loss``, ``adv_loss``,
+    ``clean_loss`` and ``adv_accuracy`` (on the training batches); evaluation (``validation_data``)
+    reports the classifier's clean ``loss`` and ``accuracy``.
+
+    Works under ``tf.distribute``: build and compile it inside ``strategy.scope()``.
+
+    Args:
+        classifier: a Keras model that outputs logits; its weights are the ones trained.
+        method: one of ``"pgd"``, ``"fgsm_rs"``, ``"fgsm"``.
+        eps: L∞ budget in the pixel scale (> 0).
+        steps: PGD steps (``"pgd"`` only; default 10).
+        step_size: step length (default per method, see above).
+        adv_ratio: weight of the adversarial loss, in [0, 1].
+        seed: seeds the random starts (a ``keras.random.SeedGenerator`` is created from it).
+    """
+
+    def __init__(
+        self, classifier, *, method="pgd", eps, steps=None, step_size=None, adv_ratio=1.0, seed=0, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if method not in ADVERSARIAL_METHODS:
+            raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(ADVERSARIAL_METHODS)}.")
+        if not (0 < eps <= 1):
+            raise ValueError(f"eps must be in (0, 1] (pixel scale [0, 1]), got {eps!r}; e.g. 8/255 or 0.1.")
+        if not (0.0 <= adv_ratio <= 1.0):
+            raise ValueError(f"adv_ratio must be in [0, 1], got {adv_ratio!r}.")
+        if method == "pgd":
+            steps = 10 if steps is None else int(steps)
+            if steps < 1:
+                raise ValueError(f"steps must be >= 1, got {steps}.")
+            step_size = 2.5 * eps / steps if step_size is None else step_size
+        else:
+            if steps not in (None, 1):
+                raise ValueError(f"method {method!r} takes exactly one step; got steps={steps}.")
+            steps = 1
+            step_size = (1.25 * eps if method == "fgsm_rs" else eps) if step_size is None else step_size
+        if step_size <= 0:
+            raise ValueError(f"step_size must be > 0, got {step_size!r}.")
+        self.classifier = classifier
+        self.method, self.eps, self.steps, self.step_size = method, float(eps), steps, float(step_size)
+        self.adv_ratio = float(adv_ratio)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.adv_loss_tracker = keras.metrics.Mean(name="adv_loss")
+        self.clean_loss_tracker = keras.metrics.Mean(name="clean_loss")
+        self.adv_accuracy = keras.metrics.SparseCategoricalAccuracy(name="adv_accuracy")
+        self.val_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+    @property
+    def metrics(self):
+        return [
+            self.loss_tracker,
+            self.adv_loss_tracker,
+            self.clean_loss_tracker,
+            self.adv_accuracy,
+            self.val_accuracy,
+        ]
+
+    def call(self, x, training=False):
+        return self.classifier(x, training=training)
+
+    def adversarial_batch(self, x, y):
+        """The batch this trainer would train on (a tensor), for inspection."""
+        return attacks.pgd_tensor(
+            self.classifier,
+            x,
+            y,
+            eps=self.eps,
+            step_size=self.step_size,
+            num_steps=self.steps,
+            rand_init=self.method != "fgsm",
+            seed=self.seed_generator,
+        )
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        x_adv = self.adversarial_batch(x, y)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            adv_logits = self.classifier(x_adv, training=True)
+            adv_loss = tf.reduce_mean(attacks.cross_entropy(y, adv_logits))
+            if self.adv_ratio < 1.0:
+                clean_loss = tf.reduce_mean(attacks.cross_entropy(y, self.classifier(x, training=True)))
+                loss = self.adv_ratio * adv_loss + (1.0 - self.adv_ratio) * clean_loss
+            else:
+                loss = adv_loss
+            if self.classifier.losses:
+                loss += tf.add_n(self.classifier.losses)
+            # The optimizer sums the replicas' gradients: scale so that the result is the mean.
+            scaled = loss / replicas
+        grads = tape.gradient(scaled, self.classifier.trainable_variables)
+        self.optimizer.apply(grads, self.classifier.trainable_variables)
+        if self.adv_ratio == 1.0:  # not computed above: measure it in inference mode
+            clean_loss = tf.reduce_mean(attacks.cross_entropy(y, self.classifier(x, training=False)))
+        self.loss_tracker.update_state(loss)
+        self.adv_loss_tracker.update_state(adv_loss)
+        self.clean_loss_tracker.update_state(clean_loss)
+        self.adv_accuracy.update_state(y, adv_logits)
+        return {m.name: m.result() for m in self.metrics[:4]}
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        logits = self.classifier(x, training=False)
+        self.loss_tracker.update_state(tf.reduce_mean(attacks.cross_entropy(y, logits)))
+        self.val_accuracy.update_state(y, logits)
+        return {"loss": self.loss_tracker.result(), "accuracy": self.val_accuracy.result()}
+
+
+class RobustAccuracyGuard(keras.callbacks.Callback):
+    """Measures PGD accuracy on a held-out batch after every epoch; stops training and restores the
+    best weights when it collapses (catastrophic overfitting, the known failure of FGSM training:
+    Wong, Rice & Kolter, 2020).
+
+    Collapse means: robust accuracy below ``collapse_fraction`` times the best seen so far, and
+    below the best by at least ``min_drop``. The history gets ``val_pgd_accuracy`` per epoch.
+
+    Args:
+        x, y: held-out images and labels (a few hundred are enough).
+        eps, steps: the PGD used to measure (step ``2.5 * eps / steps``, one random start).
+        collapse_fraction, min_drop: what counts as a collapse (see above).
+        seed: seeds the measuring attack (the same images and starts every epoch).
+        verbose: print the measurement and the decision.
+    """
+
+    def __init__(self, x, y, *, eps, steps=10, collapse_fraction=0.5, min_drop=0.1, seed=0, verbose=True):
+        super().__init__()
+        self.x, self.y = np.asarray(x, dtype=np.float32), np.asarray(y)
+        self.eps, self.steps, self.seed = float(eps), int(steps), seed
+        self.collapse_fraction, self.min_drop, self.verbose = collapse_fraction, min_drop, verbose
+        self.history: list[float] = []
+        self.best_accuracy, self.best_epoch, self.best_weights = -1.0, None, None
+        self.stopped_epoch = None
+
+    def classifier(self):
+        return getattr(self.model, "classifier", self.model)
+
+    def measure(self) -> float:
+        """PGD accuracy of the current classifier on the held-out batch."""
+        clf = self.classifier()
+        x_adv = attacks.pgd(
+            clf, self.x, self.y, eps=self.eps, step_size=2.5 * self.eps / self.steps, num_steps=self.steps,
+            seed=self.seed,
+        )  # fmt: skip
+        return float(np.mean(np.asarray(clf(x_adv, training=False)).argmax(axis=1) == self.y))
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = self.measure()
+        self.history.append(accuracy)
+        if logs is not None:
+            logs["val_pgd_accuracy"] = accuracy
+        collapsed = (
+            self.best_weights is not None
+            and accuracy < self.collapse_fraction * self.best_accuracy
+            and accuracy < self.best_accuracy - self.min_drop
+        )
+        if collapsed:
+            self.classifier().set_weights(self.best_weights)
+            self.model.stop_training = True
+            self.stopped_epoch = epoch
+            if self.verbose:
+                print(
+                    f"RobustAccuracyGuard: PGD accuracy collapsed to {accuracy:.1%} at epoch {epoch + 1} "
+                    f"(best {self.best_accuracy:.1%} at epoch {self.best_epoch + 1}): catastrophic "
+                    f"overfitting. Training stopped; the weights of epoch {self.best_epoch + 1} are restored."
+                )
+            return
+        if accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_epoch = accuracy, epoch
+            self.best_weights = self.classifier().get_weights()
+        if self.verbose:
+            print(f"RobustAccuracyGuard: epoch {epoch + 1}: PGD-{self.steps} accuracy {accuracy:.1%}")

@@ -1,0 +1,153 @@
+"""Adversarial training: the trainer's settings, a short fit on a tiny model, the catastrophic-
+overfitting guard, and the same code under tf.distribute.MirroredStrategy on two logical CPUs."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from course_utils import training
+
+
+def tiny_classifier(seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+def tiny_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    x = rng.uniform(0, 0.3, size=(n, 8, 8, 1)).astype(np.float32)
+    for k in range(3):  # a learnable signal: class k brightens row block k
+        x[y == k, 2 * k : 2 * k + 2, :, 0] += 0.6
+    return np.clip(x, 0, 1), y
+
+
+def test_method_defaults_and_bad_settings():
+    clf = tiny_classifier()
+    pgd = training.AdversarialTrainer(clf, method="pgd", eps=0.1, steps=4)
+    assert (pgd.steps, pgd.step_size) == (4, pytest.approx(2.5 * 0.1 / 4))
+    fast = training.AdversarialTrainer(clf, method="fgsm_rs", eps=0.1)
+    assert (fast.steps, fast.step_size) == (1, pytest.approx(0.125))
+    plain = training.AdversarialTrainer(clf, method="fgsm", eps=0.1)
+    assert plain.step_size == pytest.approx(0.1)
+    for kwargs, match in [
+        (dict(method="trades", eps=0.1), "Unknown method"),
+        (dict(eps=0.0), "eps must be"),
+        (dict(eps=8.0), "8/255"),
+        (dict(eps=0.1, adv_ratio=1.5), "adv_ratio"),
+        (dict(eps=0.1, steps=0), "steps must be"),
+        (dict(method="fgsm_rs", eps=0.1, steps=3), "exactly one step"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            training.AdversarialTrainer(clf, **kwargs)
+
+
+@pytest.mark.parametrize("method,steps,adv_ratio", [("pgd", 3, 1.0), ("fgsm_rs", None, 0.5)])
+def test_fit_trains_the_classifier_and_reports_metrics(method, steps, adv_ratio):
+    x, y = tiny_data()
+    clf = tiny_classifier()
+    before = [w.copy() for w in clf.get_weights()]
+    trainer = training.AdversarialTrainer(
+        clf, method=method, eps=0.05, steps=steps, adv_ratio=adv_ratio, seed=1
+    )
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = trainer.fit(x, y, batch_size=16, epochs=2, validation_data=(x, y), verbose=0)
+    for key in ("loss", "adv_loss", "clean_loss", "adv_accuracy", "val_loss", "val_accuracy"):
+        assert key in history.history and np.all(np.isfinite(history.history[key]))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, clf.get_weights(), strict=True))
+    np.testing.assert_allclose(trainer.predict(x, verbose=0), clf.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_the_adversarial_batch_stays_in_the_ball():
+    x, y = tiny_data(n=16)
+    trainer = training.AdversarialTrainer(tiny_classifier(), method="pgd", eps=0.05, steps=3)
+    x_adv = np.asarray(trainer.adversarial_batch(x, y))
+    assert np.abs(x_adv - x).max() <= 0.05 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+class _Scripted(training.RobustAccuracyGuard):
+    """The guard with its measurement replaced by a scripted sequence of robust accuracies."""
+
+    def __init__(self, values, **kwargs):
+        super().__init__(
+            np.zeros((1, 8, 8, 1), np.float32), np.zeros(1, int), eps=0.1, verbose=False, **kwargs
+        )
+        self.values = iter(values)
+
+    def measure(self):
+        return next(self.values)
+
+
+def test_guard_stops_at_a_collapse_and_restores_the_best_weights():
+    clf = tiny_classifier()
+    guard = _Scripted([0.30, 0.45, 0.05])
+    guard.set_model(clf)
+    logs = {}
+    guard.on_epoch_end(0, logs)
+    clf.set_weights([w + 1.0 for w in clf.get_weights()])  # epoch 2's weights
+    best = [w.copy() for w in clf.get_weights()]
+    guard.on_epoch_end(1, logs)
+    clf.set_weights([w + 5.0 for w in clf.get_weights()])  # epoch 3: collapsed
+    guard.on_epoch_end(2, logs)
+    assert clf.stop_training and guard.stopped_epoch == 2 and guard.best_epoch == 1
+    for a, b in zip(best, clf.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert logs["val_pgd_accuracy"] == 0.05
+
+
+def test_guard_ignores_small_fluctuations():
+    clf = tiny_classifier()
+    guard = _Scripted([0.40, 0.35, 0.42, 0.38])
+    guard.set_model(clf)
+    for epoch in range(4):
+        guard.on_epoch_end(epoch, {})
+    assert guard.stopped_epoch is None and guard.best_epoch == 2
+
+
+def test_the_guard_measures_real_pgd_accuracy():
+    x, y = tiny_data(n=32)
+    clf = tiny_classifier()
+    guard = training.RobustAccuracyGuard(x, y, eps=0.05, steps=3, verbose=False)
+    guard.set_model(clf)
+    value = guard.measure()
+    clean = float(np.mean(np.asarray(clf(x)).argmax(1) == y))
+    assert 0.0 <= value <= clean
+
+
+@pytest.mark.slow
+def test_adversarial_training_under_mirrored_strategy_on_two_logical_cpus():
+    script = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
+        from course_utils import training
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+        rng = np.random.default_rng(0)
+        x = rng.uniform(0, 1, size=(64, 8, 8, 1)).astype("float32")
+        y = rng.integers(0, 3, size=64)
+        with strategy.scope():
+            clf = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+            trainer = training.AdversarialTrainer(clf, method="pgd", eps=0.05, steps=2)
+            trainer.compile(optimizer=keras.optimizers.SGD(0.1))
+        history = trainer.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        assert np.all(np.isfinite(history.history["loss"])), history.history
+        print("replicas", strategy.num_replicas_in_sync, "loss", history.history["loss"])
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout
