@@ -49,6 +49,7 @@ class Profile:
         attack_eval_size: test images attacked when a notebook measures robustness.
         pgd_steps: iterations of projected gradient descent in the attack notebooks.
         pgd_restarts: random restarts of PGD in the robustness report card.
+        at_pgd_steps: PGD steps per batch when adversarial training crafts its examples.
     """
 
     name: str
@@ -68,6 +69,7 @@ class Profile:
     attack_eval_size: int
     pgd_steps: int
     pgd_restarts: int
+    at_pgd_steps: int
 
     def cnn_settings(self) -> dict:
         """The settings that define the course's CNN under this profile (its cache key)."""
@@ -113,6 +115,7 @@ PROFILES: dict[str, Profile] = {
         attack_eval_size=200,
         pgd_steps=5,
         pgd_restarts=2,
+        at_pgd_steps=2,
     ),
     "standard": Profile(
         name="standard",
@@ -132,6 +135,7 @@ PROFILES: dict[str, Profile] = {
         attack_eval_size=1_000,
         pgd_steps=20,
         pgd_restarts=5,
+        at_pgd_steps=7,
     ),
     "full": Profile(
         name="full",
@@ -151,6 +155,7 @@ PROFILES: dict[str, Profile] = {
         attack_eval_size=10_000,
         pgd_steps=50,
         pgd_restarts=10,
+        at_pgd_steps=10,
     ),
 }
 

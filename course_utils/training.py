@@ -315,3 +315,58 @@ class RobustAccuracyGuard(keras.callbacks.Callback):
             self.best_weights = self.classifier().get_weights()
         if self.verbose:
             print(f"RobustAccuracyGuard: epoch {epoch + 1}: PGD-{self.steps} accuracy {accuracy:.1%}")
+
+
+def train_adversarial(
+    classifier: keras.Model,
+    x_train,
+    y_train,
+    *,
+    method: str = "pgd",
+    eps: float,
+    epochs: int,
+    steps: int | None = None,
+    adv_ratio: float = 1.0,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    validation_data=None,
+    seed: int = 0,
+    verbose="auto",
+    callbacks=None,
+) -> keras.callbacks.History:
+    """Adversarially train ``classifier`` in place (see :class:`AdversarialTrainer` for ``method``,
+    ``steps`` and ``adv_ratio``), with the same schedule as :func:`train_classifier`: Adam with a
+    cosine-decayed learning rate, shuffled batches, per-epoch seconds in
+    ``history.history["epoch_seconds"]``.
+
+    Afterwards ``classifier`` is compiled like :func:`train_classifier`'s output, ready to evaluate.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    x_min, x_max = float(np.min(x_train)), float(np.max(x_train))
+    if x_min < 0.0 or x_max > 1.0:
+        raise ValueError(
+            f"Training images must be scaled to [0, 1], found values in [{x_min:g}, {x_max:g}]. Divide 0-255 "
+            "images by 255."
+        )
+    _check_labels(classifier, y_train, "y_train")
+    train_ds = data_lib.make_dataset(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
+    val_ds = None
+    if validation_data is not None:
+        x_val, y_val = validation_data
+        _check_labels(classifier, y_val, "validation labels")
+        val_ds = data_lib.make_dataset(x_val, y_val, batch_size=512, shuffle=False)
+    decay_steps = int(np.ceil(len(x_train) / batch_size)) * epochs
+    trainer = AdversarialTrainer(
+        classifier, method=method, eps=eps, steps=steps, adv_ratio=adv_ratio, seed=seed
+    )
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    trainer.compile(optimizer=keras.optimizers.Adam(schedule))
+    timer = EpochTimer()
+    history = trainer.fit(
+        train_ds, epochs=epochs, validation_data=val_ds, verbose=verbose, shuffle=False,
+        callbacks=[timer, *(callbacks or [])],
+    )  # fmt: skip
+    history.history["epoch_seconds"] = list(timer.seconds)
+    compile_classifier(classifier, learning_rate=learning_rate)
+    return history

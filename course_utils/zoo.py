@@ -127,3 +127,50 @@ def cnn(
         verbose,
         cache_dir,
     )
+
+
+def robust_cnn(
+    profile: config.Profile | None = None,
+    *,
+    method: str = "pgd",
+    eps: float = 0.1,
+    seed: int = config.DEFAULT_SEED,
+    retrain: bool = False,
+    verbose=2,
+    cache_dir=None,
+):
+    """The CNN of notebook 02's architecture, adversarially trained at L∞ budget ``eps`` with
+    ``method`` (``"pgd"``: Madry et al. with the profile's ``at_pgd_steps``; ``"fgsm_rs"``: fast FGSM
+    with random start), for the profile's CNN epochs. Trained once, then loaded from the cache.
+
+    Returns:
+        ``(model, record)`` as for :func:`mlp`.
+    """
+    profile = profile or config.get_profile()
+    steps = profile.at_pgd_steps if method == "pgd" else None
+    settings = {**profile.cnn_settings(), "method": method, "eps": eps, "at_steps": steps}
+
+    def train(model):
+        (x_train, y_train), validation = _training_data(profile, seed)
+        return training.train_adversarial(
+            model, x_train, y_train, method=method, eps=eps, steps=steps, epochs=profile.cnn_epochs,
+            batch_size=profile.batch_size, learning_rate=profile.learning_rate,
+            validation_data=validation, seed=seed, verbose=verbose,
+        )  # fmt: skip
+
+    def build_seeded():
+        config.set_seed(seed)
+        return cnn_architecture(profile, seed=seed)
+
+    model, record = cache.load_or_train(
+        f"cnn_{method}",
+        {**settings, "seed": seed},
+        build_seeded,
+        train,
+        cache_dir=cache_dir,
+        retrain=retrain,
+        verbose=bool(verbose),
+    )
+    if record.from_cache:
+        training.compile_classifier(model, learning_rate=profile.learning_rate)
+    return model, record

@@ -34,3 +34,20 @@ def test_architectures_follow_the_profile():
         assert len(convs) == len(profile.cnn_filters) * profile.cnn_convs_per_block
         assert cnn.get_layer("features").units == profile.cnn_dense
         assert zoo.mlp_architecture(profile).output_shape == (None, 10)
+
+
+@needs_data
+@pytest.mark.slow
+def test_robust_cnn_trains_once_per_method_then_loads(tmp_path):
+    tiny = dataclasses.replace(
+        config.get_profile("quick"), train_size=300, test_size=100, cnn_epochs=1, at_pgd_steps=1
+    )
+    model, record = zoo.robust_cnn(tiny, method="pgd", eps=0.1, cache_dir=tmp_path, verbose=0)
+    again, cached = zoo.robust_cnn(tiny, method="pgd", eps=0.1, cache_dir=tmp_path, verbose=0)
+    assert not record.from_cache and cached.from_cache
+    assert cached.settings["method"] == "pgd" and cached.settings["at_steps"] == 1
+    assert {"adv_loss", "adv_accuracy", "epoch_seconds"} <= set(cached.history)
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_array_equal(model(x, training=False), again(x, training=False))
+    _, fast = zoo.robust_cnn(tiny, method="fgsm_rs", eps=0.1, cache_dir=tmp_path, verbose=0)
+    assert not fast.from_cache and fast.key != record.key
