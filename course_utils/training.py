@@ -62,6 +62,26 @@ def _check_labels(model: keras.Model, y: np.ndarray, what: str) -> None:
         raise ValueError(f"{what} must lie in 0..{classes - 1} for this model, found {y.min()}..{y.max()}.")
 
 
+def _datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed):
+    """Checked training and validation pipelines, and the number of optimizer steps of the run."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    x_min, x_max = float(np.min(x_train)), float(np.max(x_train))
+    if x_min < 0.0 or x_max > 1.0:
+        raise ValueError(
+            f"Training images must be scaled to [0, 1], found values in "
+            f"[{x_min:g}, {x_max:g}]. Divide 0-255 images by 255."
+        )
+    _check_labels(model, y_train, "y_train")
+    train_ds = data_lib.make_dataset(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
+    val_ds = None
+    if validation_data is not None:
+        x_val, y_val = validation_data
+        _check_labels(model, y_val, "validation labels")
+        val_ds = data_lib.make_dataset(x_val, y_val, batch_size=512, shuffle=False)
+    return train_ds, val_ds, int(np.ceil(len(x_train) / batch_size)) * epochs
+
+
 def train_classifier(
     model: keras.Model,
     x_train,
@@ -93,22 +113,7 @@ def train_classifier(
         The ``keras.callbacks.History``; ``history.history`` holds per-epoch ``loss``,
         ``accuracy`` (``val_*`` with validation data) and ``epoch_seconds``.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}.")
-    x_min, x_max = float(np.min(x_train)), float(np.max(x_train))
-    if x_min < 0.0 or x_max > 1.0:
-        raise ValueError(
-            f"Training images must be scaled to [0, 1], found values in "
-            f"[{x_min:g}, {x_max:g}]. Divide 0-255 images by 255."
-        )
-    _check_labels(model, y_train, "y_train")
-    train_ds = data_lib.make_dataset(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
-    val_ds = None
-    if validation_data is not None:
-        x_val, y_val = validation_data
-        _check_labels(model, y_val, "validation labels")
-        val_ds = data_lib.make_dataset(x_val, y_val, batch_size=512, shuffle=False)
-    steps = int(np.ceil(len(x_train) / batch_size)) * epochs
+    train_ds, val_ds, steps = _datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed)
     compile_classifier(model, learning_rate=learning_rate, decay_steps=steps)
     timer = EpochTimer()
     history = model.fit(
@@ -341,22 +346,9 @@ def train_adversarial(
 
     Afterwards ``classifier`` is compiled like :func:`train_classifier`'s output, ready to evaluate.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}.")
-    x_min, x_max = float(np.min(x_train)), float(np.max(x_train))
-    if x_min < 0.0 or x_max > 1.0:
-        raise ValueError(
-            f"Training images must be scaled to [0, 1], found values in [{x_min:g}, {x_max:g}]. Divide 0-255 "
-            "images by 255."
-        )
-    _check_labels(classifier, y_train, "y_train")
-    train_ds = data_lib.make_dataset(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
-    val_ds = None
-    if validation_data is not None:
-        x_val, y_val = validation_data
-        _check_labels(classifier, y_val, "validation labels")
-        val_ds = data_lib.make_dataset(x_val, y_val, batch_size=512, shuffle=False)
-    decay_steps = int(np.ceil(len(x_train) / batch_size)) * epochs
+    train_ds, val_ds, decay_steps = _datasets(
+        classifier, x_train, y_train, validation_data, epochs, batch_size, seed
+    )
     trainer = AdversarialTrainer(
         classifier, method=method, eps=eps, steps=steps, adv_ratio=adv_ratio, seed=seed
     )

@@ -20,10 +20,16 @@ def _training_data(profile: config.Profile, seed: int):
     return (x_train, y_train), (x_test, y_test)
 
 
-def _load_or_train(name, settings, build, profile, epochs, seed, retrain, verbose, cache_dir):
+def _load_or_train(name, settings, build, profile, epochs, seed, retrain, verbose, cache_dir, fit=None):
+    """Load ``name`` from the cache or build and train it on the profile's data.
+
+    ``fit(model, x, y, **schedule)`` trains in place (default :func:`training.train_classifier`).
+    """
+    fit = fit or training.train_classifier
+
     def train(model):
         (x_train, y_train), validation = _training_data(profile, seed)
-        return training.train_classifier(
+        return fit(
             model,
             x_train,
             y_train,
@@ -150,27 +156,18 @@ def robust_cnn(
     steps = profile.at_pgd_steps if method == "pgd" else None
     settings = {**profile.cnn_settings(), "method": method, "eps": eps, "at_steps": steps}
 
-    def train(model):
-        (x_train, y_train), validation = _training_data(profile, seed)
-        return training.train_adversarial(
-            model, x_train, y_train, method=method, eps=eps, steps=steps, epochs=profile.cnn_epochs,
-            batch_size=profile.batch_size, learning_rate=profile.learning_rate,
-            validation_data=validation, seed=seed, verbose=verbose,
-        )  # fmt: skip
+    def fit(model, x, y, **schedule):
+        return training.train_adversarial(model, x, y, method=method, eps=eps, steps=steps, **schedule)
 
-    def build_seeded():
-        config.set_seed(seed)
-        return cnn_architecture(profile, seed=seed)
-
-    model, record = cache.load_or_train(
+    return _load_or_train(
         f"cnn_{method}",
-        {**settings, "seed": seed},
-        build_seeded,
-        train,
-        cache_dir=cache_dir,
-        retrain=retrain,
-        verbose=bool(verbose),
+        settings,
+        lambda: cnn_architecture(profile, seed=seed),
+        profile,
+        profile.cnn_epochs,
+        seed,
+        retrain,
+        verbose,
+        cache_dir,
+        fit=fit,
     )
-    if record.from_cache:
-        training.compile_classifier(model, learning_rate=profile.learning_rate)
-    return model, record
