@@ -263,63 +263,101 @@ class RobustAccuracyGuard(keras.callbacks.Callback):
     Wong, Rice & Kolter, 2020).
 
     Collapse means: robust accuracy below ``collapse_fraction`` times the best seen so far, and
-    below the best by at least ``min_drop``. The history gets ``val_pgd_accuracy`` per epoch.
+    below the best by at least ``min_drop``. The history gets ``val_pgd_accuracy`` and
+    ``val_fgsm_accuracy`` per epoch: FGSM accuracy that keeps rising while PGD accuracy falls is the
+    signature of catastrophic overfitting (the model has learnt to defeat the one-step attack only).
 
     Args:
         x, y: held-out images and labels (a few hundred are enough).
         eps, steps: the PGD used to measure (step ``2.5 * eps / steps``, one random start).
         collapse_fraction, min_drop: what counts as a collapse (see above).
+        stop: ``False`` only watches: it reports the collapse and records ``collapse_epoch`` but lets
+            training go on (for demonstrations).
         seed: seeds the measuring attack (the same images and starts every epoch).
         verbose: print the measurement and the decision.
+
+    Attributes after training: ``history`` (PGD accuracy per epoch), ``fgsm_history``,
+    ``best_accuracy``, ``best_epoch`` (0-based), ``collapse_epoch`` (0-based, or ``None``) and
+    ``stopped_epoch`` (the epoch it stopped at, or ``None``).
     """
 
-    def __init__(self, x, y, *, eps, steps=10, collapse_fraction=0.5, min_drop=0.1, seed=0, verbose=True):
+    def __init__(
+        self, x, y, *, eps, steps=10, collapse_fraction=0.5, min_drop=0.1, stop=True, seed=0, verbose=True
+    ):
         super().__init__()
         self.x, self.y = np.asarray(x, dtype=np.float32), np.asarray(y)
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} images but y has {len(self.y)} labels.")
         self.eps, self.steps, self.seed = float(eps), int(steps), seed
-        self.collapse_fraction, self.min_drop, self.verbose = collapse_fraction, min_drop, verbose
+        self.collapse_fraction, self.min_drop, self.stop, self.verbose = (
+            collapse_fraction,
+            min_drop,
+            stop,
+            verbose,
+        )
         self.history: list[float] = []
+        self.fgsm_history: list[float] = []
         self.best_accuracy, self.best_epoch, self.best_weights = -1.0, None, None
+        self.collapse_epoch = None
         self.stopped_epoch = None
 
     def classifier(self):
         return getattr(self.model, "classifier", self.model)
 
+    def _accuracy(self, x_adv) -> float:
+        logits = self.classifier()(x_adv, training=False)
+        return float(np.mean(np.asarray(logits).argmax(axis=1) == self.y))
+
     def measure(self) -> float:
         """PGD accuracy of the current classifier on the held-out batch."""
-        clf = self.classifier()
         x_adv = attacks.pgd(
-            clf, self.x, self.y, eps=self.eps, step_size=2.5 * self.eps / self.steps, num_steps=self.steps,
-            seed=self.seed,
+            self.classifier(), self.x, self.y, eps=self.eps, step_size=2.5 * self.eps / self.steps,
+            num_steps=self.steps, seed=self.seed,
         )  # fmt: skip
-        return float(np.mean(np.asarray(clf(x_adv, training=False)).argmax(axis=1) == self.y))
+        return self._accuracy(x_adv)
+
+    def measure_fgsm(self) -> float:
+        """FGSM accuracy of the current classifier on the held-out batch."""
+        return self._accuracy(attacks.fgsm(self.classifier(), self.x, self.y, eps=self.eps))
 
     def on_epoch_end(self, epoch, logs=None):
-        accuracy = self.measure()
+        accuracy, fgsm_accuracy = self.measure(), self.measure_fgsm()
         self.history.append(accuracy)
+        self.fgsm_history.append(fgsm_accuracy)
         if logs is not None:
             logs["val_pgd_accuracy"] = accuracy
+            logs["val_fgsm_accuracy"] = fgsm_accuracy
         collapsed = (
             self.best_weights is not None
             and accuracy < self.collapse_fraction * self.best_accuracy
             and accuracy < self.best_accuracy - self.min_drop
         )
-        if collapsed:
-            self.classifier().set_weights(self.best_weights)
-            self.model.stop_training = True
-            self.stopped_epoch = epoch
+        if collapsed and self.collapse_epoch is None:
+            self.collapse_epoch = epoch
+            what = (
+                f"RobustAccuracyGuard: PGD accuracy collapsed to {accuracy:.1%} at epoch {epoch + 1} "
+                f"(best {self.best_accuracy:.1%} at epoch {self.best_epoch + 1}; FGSM accuracy "
+                f"{fgsm_accuracy:.1%}): catastrophic overfitting."
+            )
+            if self.stop:
+                self.classifier().set_weights(self.best_weights)
+                self.model.stop_training = True
+                self.stopped_epoch = epoch
+                if self.verbose:
+                    print(
+                        f"{what} Training stopped; the weights of epoch {self.best_epoch + 1} are restored."
+                    )
+                return
             if self.verbose:
-                print(
-                    f"RobustAccuracyGuard: PGD accuracy collapsed to {accuracy:.1%} at epoch {epoch + 1} "
-                    f"(best {self.best_accuracy:.1%} at epoch {self.best_epoch + 1}): catastrophic "
-                    f"overfitting. Training stopped; the weights of epoch {self.best_epoch + 1} are restored."
-                )
-            return
+                print(f"{what} Watching only (stop=False): training goes on.")
         if accuracy > self.best_accuracy:
             self.best_accuracy, self.best_epoch = accuracy, epoch
             self.best_weights = self.classifier().get_weights()
         if self.verbose:
-            print(f"RobustAccuracyGuard: epoch {epoch + 1}: PGD-{self.steps} accuracy {accuracy:.1%}")
+            print(
+                f"RobustAccuracyGuard: epoch {epoch + 1}: PGD-{self.steps} accuracy {accuracy:.1%}, "
+                f"FGSM accuracy {fgsm_accuracy:.1%}"
+            )
 
 
 def train_adversarial(
@@ -362,3 +400,58 @@ def train_adversarial(
     history.history["epoch_seconds"] = list(timer.seconds)
     compile_classifier(classifier, learning_rate=learning_rate)
     return history
+
+
+def time_training_steps(
+    build,
+    x,
+    y,
+    *,
+    methods: dict,
+    eps: float = 0.1,
+    batches: int = 20,
+    batch_size: int = 128,
+    repeats: int = 3,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Seconds per training batch of natural and adversarial training, measured side by side.
+
+    Each method trains a fresh model from ``build()`` on the same ``batches`` batches, once to warm
+    up (tracing), then ``repeats`` more times, **interleaved** (natural, PGD, FGSM-RS, natural, ...),
+    so a noisy machine slows every method alike; the result is the median. This measures the cost of
+    robustness on the machine at hand in seconds, without training for an epoch.
+
+    Args:
+        build: zero-argument function returning a fresh Keras classifier (logits).
+        x, y: at least ``batches * batch_size`` training images in [0, 1] and integer labels.
+        methods: ``{name: settings}``; settings ``None`` (or ``{}``) means natural training, otherwise
+            keyword arguments of :class:`AdversarialTrainer` such as ``{"method": "pgd", "steps": 7}``.
+        eps: L∞ budget of the adversarial methods.
+
+    Returns:
+        ``{name: seconds per batch}``. Divide by the natural entry to get the cost in natural steps.
+    """
+    n = batches * batch_size
+    if len(x) < n or len(y) != len(x):
+        raise ValueError(
+            f"Need at least batches * batch_size = {n} images with as many labels; got {len(x)} images "
+            f"and {len(y)} labels."
+        )
+    dataset = data_lib.make_dataset(x[:n], y[:n], batch_size=batch_size, shuffle=False).cache()
+    runners = {}
+    for name, settings in methods.items():
+        model = build()
+        if settings:
+            runner = AdversarialTrainer(model, eps=eps, seed=seed, **settings)
+            runner.compile(optimizer=keras.optimizers.Adam(1e-3))
+        else:
+            runner = compile_classifier(model)
+        runner.fit(dataset, epochs=1, verbose=0)  # warm-up: tracing and first-call costs
+        runners[name] = runner
+    seconds = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            runner.fit(dataset, epochs=1, verbose=0)
+            seconds[name].append((time.perf_counter() - start) / batches)
+    return {name: float(np.median(values)) for name, values in seconds.items()}

@@ -115,14 +115,38 @@ def test_guard_ignores_small_fluctuations():
     assert guard.stopped_epoch is None and guard.best_epoch == 2
 
 
+def test_a_watching_guard_reports_the_collapse_but_lets_training_go_on():
+    clf = tiny_classifier()
+    guard = _Scripted([0.30, 0.45, 0.05, 0.02], stop=False)
+    guard.set_model(clf)
+    for epoch in range(4):
+        clf.set_weights([w + 1.0 for w in clf.get_weights()])
+        last = [w.copy() for w in clf.get_weights()]
+        guard.on_epoch_end(epoch, {})
+    assert not getattr(clf, "stop_training", False) and guard.stopped_epoch is None
+    assert guard.collapse_epoch == 2 and guard.best_epoch == 1
+    for a, b in zip(last, clf.get_weights(), strict=True):  # nothing restored
+        np.testing.assert_array_equal(a, b)
+    assert guard.history == [0.30, 0.45, 0.05, 0.02] and len(guard.fgsm_history) == 4
+
+
+def test_the_guard_rejects_mismatched_labels():
+    x, y = tiny_data(n=8)
+    with pytest.raises(ValueError, match="labels"):
+        training.RobustAccuracyGuard(x, y[:5], eps=0.05)
+
+
 def test_the_guard_measures_real_pgd_accuracy():
     x, y = tiny_data(n=32)
     clf = tiny_classifier()
     guard = training.RobustAccuracyGuard(x, y, eps=0.05, steps=3, verbose=False)
     guard.set_model(clf)
-    value = guard.measure()
+    value, fgsm_value = guard.measure(), guard.measure_fgsm()
     clean = float(np.mean(np.asarray(clf(x)).argmax(1) == y))
-    assert 0.0 <= value <= clean
+    assert 0.0 <= value <= clean and 0.0 <= fgsm_value <= clean
+    logs = {}
+    guard.on_epoch_end(0, logs)
+    assert logs["val_pgd_accuracy"] == value and logs["val_fgsm_accuracy"] == fgsm_value
 
 
 @pytest.mark.slow
@@ -151,3 +175,16 @@ def test_adversarial_training_under_mirrored_strategy_on_two_logical_cpus():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2" in result.stdout
+
+
+def test_time_training_steps_measures_each_method_on_the_same_batches():
+    x, y = tiny_data(n=64)
+    seconds = training.time_training_steps(
+        tiny_classifier, x, y, methods={"natural": None, "pgd-3": {"method": "pgd", "steps": 3}},
+        eps=0.05, batches=2, batch_size=16, repeats=2,
+    )  # fmt: skip
+    assert set(seconds) == {"natural", "pgd-3"} and all(s > 0 for s in seconds.values())
+    with pytest.raises(ValueError, match="at least"):
+        training.time_training_steps(
+            tiny_classifier, x, y, methods={"natural": None}, batches=5, batch_size=16
+        )
