@@ -7,6 +7,7 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def _new_axes(ax, figsize):
@@ -100,9 +101,49 @@ def plot_history(history, metrics=("loss", "accuracy"), *, title: str | None = N
         if f"val_{metric}" in hist:
             ax.plot(epochs, hist[f"val_{metric}"], "s--", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_histories(histories: dict, panels: dict, *, title: str | None = None):
+    """Learning curves of several models side by side: one panel per quantity, one line per model.
+
+    Args:
+        histories: ``{model label: History or its .history dict}``.
+        panels: ``{panel title: metric name or {model label: metric name}}``: the metric to draw in
+            that panel, the same for every model or chosen per model (models without it are skipped).
+
+    Returns:
+        The figure.
+
+    Example: ``compare_histories({"natural": h1, "PGD-AT": h2}, {"clean validation accuracy":
+    "val_accuracy", "training loss": {"natural": "loss", "PGD-AT": "adv_loss"}})``.
+    """
+    hists = {label: getattr(h, "history", h) for label, h in histories.items()}
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.3), squeeze=False)
+    styles = list(zip("osD^v<>ph*", ["-", "--", "-.", ":"] * 3, strict=False))
+    for ax, (panel, metric) in zip(axes.flat, panels.items(), strict=True):
+        drawn = 0
+        for (label, hist), (marker, line) in zip(hists.items(), styles, strict=False):
+            name = metric.get(label) if isinstance(metric, dict) else metric
+            if name is None or name not in hist:
+                continue
+            values = hist[name]
+            ax.plot(np.arange(1, len(values) + 1), values, marker=marker, linestyle=line, label=label)
+            drawn += 1
+        if not drawn:
+            raise ValueError(f"No model has the metric(s) {metric!r} of panel {panel!r}.")
+        ax.set_title(panel, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -76,3 +76,21 @@ def test_plot_accuracy_vs_eps_legend_outside_widens_the_figure():
     narrow = plotting.plot_accuracy_vs_eps({"a": ([0, 0.1], [0.9, 0.1])})
     wide = plotting.plot_accuracy_vs_eps({"a": ([0, 0.1], [0.9, 0.1])}, legend_loc="outside")
     assert wide.get_figwidth() > narrow.get_figwidth()
+
+
+def test_compare_histories_draws_one_line_per_model_that_has_the_metric():
+    histories = {
+        "natural": {"loss": [1.0, 0.5], "val_accuracy": [0.8, 0.9]},
+        "PGD-AT": {"adv_loss": [2.0, 1.5, 1.2], "val_accuracy": [0.6, 0.7, 0.75]},
+    }
+    fig = plotting.compare_histories(
+        histories,
+        {"validation accuracy": "val_accuracy", "training loss": {"natural": "loss", "PGD-AT": "adv_loss"}},
+    )
+    acc_ax, loss_ax = fig.axes
+    assert [line.get_label() for line in acc_ax.get_lines()] == ["natural", "PGD-AT"]
+    np.testing.assert_array_equal(loss_ax.get_lines()[1].get_ydata(), [2.0, 1.5, 1.2])
+    np.testing.assert_array_equal(loss_ax.get_lines()[1].get_xdata(), [1, 2, 3])
+    with pytest.raises(ValueError, match="No model has"):
+        plotting.compare_histories(histories, {"x": "adv_accuracy_typo"})
+    plt.close("all")
