@@ -171,3 +171,11 @@ def robust_cnn(
         cache_dir,
         fit=fit,
     )
+
+
+MODELS = {
+    "mlp": lambda profile, **kw: mlp(profile, **kw),
+    "cnn": lambda profile, **kw: cnn(profile, **kw),
+    "cnn_pgd": lambda profile, **kw: robust_cnn(profile, method="pgd", **kw),
+    "cnn_fgsm_rs": lambda profile, **kw: robust_cnn(profile, method="fgsm_rs", **kw),
+}

@@ -1,0 +1,51 @@
+"""The course's command line: ``python -m course_utils COMMAND``.
+
+    python -m course_utils pretrain [--profile NAME] [MODEL ...]
+
+``pretrain`` trains the course's models into the cache ahead of time (before a class, or in the
+background while you read), so that the notebooks load them in seconds. Models already in the
+cache are only loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def pretrain(args) -> int:
+    from course_utils import config, zoo
+
+    unknown = [m for m in args.models if m not in zoo.MODELS]
+    if unknown:
+        print(f"Unknown model(s) {', '.join(unknown)}; choose from {', '.join(zoo.MODELS)}.", file=sys.stderr)
+        return 2
+    profile = config.get_profile(args.profile)
+    print(f"profile {profile.name}: {', '.join(args.models)} | {config.device_summary()}", flush=True)
+    for name in args.models:
+        start = time.perf_counter()
+        _, record = zoo.MODELS[name](profile)
+        how = "loaded from the cache" if record.from_cache else "trained"
+        print(f"{name}: {how} in {time.perf_counter() - start:.0f} s -> {record.path}", flush=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels; set before TensorFlow loads
+    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("pretrain", help="train the course's models into the cache ahead of time")
+    p.add_argument("models", nargs="*", default=["mlp", "cnn", "cnn_pgd", "cnn_fgsm_rs"],
+                   help="mlp, cnn, cnn_pgd, cnn_fgsm_rs (default: all)")  # fmt: skip
+    p.add_argument(
+        "--profile", default=None, help="quick, standard or full (default: $COURSE_PROFILE or standard)"
+    )
+    p.set_defaults(run=pretrain)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
