@@ -574,9 +574,10 @@ def pgd_tensor(
 
     The PGD iteration of :func:`pgd` with ``restarts=1`` and ``early_stop=False`` (every image gets
     all ``num_steps`` steps), returning the last iterate, as Madry et al.'s training does; without
-    :func:`pgd`'s input checks, batching or NumPy conversion, so that it can run inside a graph. The model is called with
-    ``training=False``. With ``num_steps=1``, ``rand_init=True`` and ``step_size=1.25 * eps`` it is the
-    FGSM with random start of Wong, Rice & Kolter ("Fast is better than free", ICLR 2020).
+    :func:`pgd`'s input checks, batching or NumPy conversion, so that it can run inside a graph.
+    The model is called with ``training=False``. With ``num_steps=1``, ``rand_init=True`` and
+    ``step_size=1.25 * eps`` it is the FGSM with random start of Wong, Rice & Kolter ("Fast is
+    better than free", ICLR 2020).
 
     Args:
         model: maps images to logits.
