@@ -22,11 +22,19 @@ interleaved, median of repeats), because whole epochs timed hours apart on a sha
 comparable. ``--models`` with no names runs only that measurement:
 
     python benchmarks/adversarial_training.py --profile standard --out DIR --models
+
+Long runs (the ``full`` profile takes many hours on a CPU) can be interrupted and resumed: with
+``--resume`` every epoch is backed up (``DIR/backup/NAME``, Keras ``BackupAndRestore``) and logged
+(``DIR/NAME_epochs.csv``); the same command run again continues from the last finished epoch of
+the model it was training. Models already in ``results.json`` are skipped. (A resumed run differs
+slightly from an uninterrupted one: the shuffling order restarts, and the guard forgets its best
+weights.)
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -50,28 +58,47 @@ TARGETS = {
 }
 
 
-def train(name, profile, x, y, held_out, eps, seed):
+def resumable(name, out):
+    """Callbacks that back up every epoch and log it, and the CSV log's path."""
+    backup, log = out / "backup" / name, out / f"{name}_epochs.csv"
+    if not backup.exists() and log.exists():
+        log.unlink()  # a fresh start: no backup to resume from
+    return [
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.CSVLogger(str(log), append=True),
+    ], log
+
+
+def logged_history(log):
+    """The per-epoch history of all sessions of a resumed run, from its CSV log."""
+    rows = list(csv.DictReader(log.open()))
+    keys = [k for k in rows[0] if k != "epoch" and all(row[k] != "NA" for row in rows)]  # NA: no such metric
+    return {key: [float(row[key]) for row in rows] for key in keys}
+
+
+def train(name, profile, x, y, held_out, eps, seed, out=None):
     config.set_seed(seed)
     model = zoo.cnn_architecture(profile, seed=seed)
     common = dict(
         epochs=profile.cnn_epochs, batch_size=profile.batch_size, learning_rate=profile.learning_rate
     )
+    callbacks, log = resumable(name, out) if out is not None else ([], None)
     start = time.perf_counter()
     if name == "natural":
-        history = training.train_classifier(model, x, y, seed=seed, verbose=2, **common)
+        history = training.train_classifier(model, x, y, seed=seed, verbose=2, callbacks=callbacks, **common)
     else:
         method = "pgd" if name == "pgd_at" else "fgsm_rs"
-        callbacks = (
-            [training.RobustAccuracyGuard(*held_out, eps=eps, steps=10, seed=seed)]
-            if method == "fgsm_rs"
-            else []
-        )
+        if method == "fgsm_rs":
+            callbacks = [training.RobustAccuracyGuard(*held_out, eps=eps, steps=10, seed=seed), *callbacks]
         history = training.train_adversarial(
             model, x, y, method=method, eps=eps, steps=profile.at_pgd_steps if method == "pgd" else None,
             seed=seed, verbose=2, callbacks=callbacks, **common,
         )  # fmt: skip
     seconds = time.perf_counter() - start
-    return model, history.history, seconds
+    if log is None:
+        return model, history.history, seconds
+    logged = logged_history(log)  # every session's epochs; the time excludes the interruptions
+    return model, logged, float(sum(logged["epoch_seconds"]))
 
 
 def evaluate(model, x, y, eps, seed):
@@ -102,6 +129,9 @@ def main(argv=None):
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
     parser.add_argument("--models", nargs="*", default=["natural", "pgd_at", "fgsm_rs"])
+    parser.add_argument(
+        "--resume", action="store_true", help="back up every epoch; continue an interrupted run"
+    )
     parser.add_argument("--cost-batches", type=int, default=40, help="batches per step-cost measurement")
     args = parser.parse_args(argv)
 
@@ -125,8 +155,12 @@ def main(argv=None):
         flush=True,
     )
     for name in args.models:
+        if args.resume and name in results["models"]:
+            print(f"== {name}: already in {results_path}, skipped", flush=True)
+            continue
         print(f"== training {name}", flush=True)
-        model, history, seconds = train(name, profile, x_fit, y_fit, held_out, args.eps, args.seed)
+        out = args.out if args.resume else None
+        model, history, seconds = train(name, profile, x_fit, y_fit, held_out, args.eps, args.seed, out)
         model.save(args.out / f"{name}.keras")
         print(f"== evaluating {name} on {len(x_test):,} test images", flush=True)
         scores = evaluate(model, x_test, y_test, args.eps, args.seed)

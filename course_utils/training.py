@@ -28,6 +28,8 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+        if logs is not None:  # later callbacks (a CSVLogger, say) see it too
+            logs["epoch_seconds"] = self.seconds[-1]
 
 
 def compile_classifier(model: keras.Model, *, learning_rate: float = 1e-3, decay_steps: int | None = None):
@@ -196,6 +198,8 @@ class AdversarialTrainer(keras.Model):
         self.clean_loss_tracker = keras.metrics.Mean(name="clean_loss")
         self.adv_accuracy = keras.metrics.SparseCategoricalAccuracy(name="adv_accuracy")
         self.val_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        # Nothing of its own to build: built when the classifier is (BackupAndRestore requires it).
+        self.built = bool(getattr(classifier, "built", False))
 
     @property
     def metrics(self):
@@ -446,12 +450,12 @@ def time_training_steps(
             runner.compile(optimizer=keras.optimizers.Adam(1e-3))
         else:
             runner = compile_classifier(model)
-        runner.fit(dataset, epochs=1, verbose=0)  # warm-up: tracing and first-call costs
+        runner.fit(dataset, epochs=1, verbose=0, shuffle=False)  # warm-up: tracing and first-call costs
         runners[name] = runner
     seconds = {name: [] for name in methods}
     for _ in range(repeats):
         for name, runner in runners.items():
             start = time.perf_counter()
-            runner.fit(dataset, epochs=1, verbose=0)
+            runner.fit(dataset, epochs=1, verbose=0, shuffle=False)
             seconds[name].append((time.perf_counter() - start) / batches)
     return {name: float(np.median(values)) for name, values in seconds.items()}

@@ -188,3 +188,26 @@ def test_time_training_steps_measures_each_method_on_the_same_batches():
         training.time_training_steps(
             tiny_classifier, x, y, methods={"natural": None}, batches=5, batch_size=16
         )
+
+
+def test_an_interrupted_adversarial_run_resumes_from_its_backup(tmp_path):
+    x, y = tiny_data(n=64)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("power cut")
+
+    def run(callbacks):
+        clf = tiny_classifier()
+        history = training.train_adversarial(
+            clf, x, y, method="fgsm_rs", eps=0.05, epochs=3, batch_size=16, verbose=0,
+            callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), *callbacks],
+        )  # fmt: skip
+        return clf, history
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        run([Interrupt()])
+    clf, history = run([])
+    assert len(history.history["epoch_seconds"]) == 2  # epochs 2 and 3 only: epoch 1 was restored
+    assert not (tmp_path / "backup").exists() or not any((tmp_path / "backup").iterdir())
