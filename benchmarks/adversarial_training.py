@@ -10,6 +10,8 @@ profile's training images minus 1,000 held out for the catastrophic-overfitting 
 * ``pgd_at``: PGD adversarial training (Madry et al., 2018) with the profile's ``at_pgd_steps``;
 * ``fgsm_rs``: FGSM with random start, step 1.25 ε (Wong, Rice & Kolter, 2020), watched by a
   :class:`~course_utils.training.RobustAccuracyGuard` on the held-out images.
+* ``trades`` (only when named in ``--models``): TRADES (Zhang et al., 2019), β = 6, with the
+  profile's ``at_pgd_steps``.
 
 Saves ``DIR/natural.keras``, ``DIR/pgd_at.keras``, ``DIR/fgsm_rs.keras`` and writes
 ``DIR/results.json``: for each model the clean, FGSM, PGD-20 and PGD-50 with 10 restarts accuracy
@@ -87,11 +89,11 @@ def train(name, profile, x, y, held_out, eps, seed, out=None):
     if name == "natural":
         history = training.train_classifier(model, x, y, seed=seed, verbose=2, callbacks=callbacks, **common)
     else:
-        method = "pgd" if name == "pgd_at" else "fgsm_rs"
+        method = {"pgd_at": "pgd", "fgsm_rs": "fgsm_rs", "trades": "trades"}[name]
         if method == "fgsm_rs":
             callbacks = [training.RobustAccuracyGuard(*held_out, eps=eps, steps=10, seed=seed), *callbacks]
         history = training.train_adversarial(
-            model, x, y, method=method, eps=eps, steps=profile.at_pgd_steps if method == "pgd" else None,
+            model, x, y, method=method, eps=eps, steps=None if method == "fgsm_rs" else profile.at_pgd_steps,
             seed=seed, verbose=2, callbacks=callbacks, **common,
         )  # fmt: skip
     seconds = time.perf_counter() - start
@@ -128,7 +130,12 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED)
-    parser.add_argument("--models", nargs="*", default=["natural", "pgd_at", "fgsm_rs"])
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=["natural", "pgd_at", "fgsm_rs"],
+        choices=["natural", "pgd_at", "fgsm_rs", "trades"],
+    )
     parser.add_argument(
         "--resume", action="store_true", help="back up every epoch; continue an interrupted run"
     )

@@ -132,7 +132,18 @@ def train_classifier(
 
 # ----------------------------------------------------------------------- adversarial training
 
-ADVERSARIAL_METHODS = ("pgd", "fgsm_rs", "fgsm")
+ADVERSARIAL_METHODS = ("pgd", "fgsm_rs", "fgsm", "trades")
+
+
+def kl_from_clean(p_clean, logits):
+    """Per-example KL divergence ``KL(p_clean || softmax(logits))`` ``(N,)``: TRADES' robustness term.
+
+    ``p_clean``: ``(N, K)`` probabilities (the prediction on the clean images), ``logits``: ``(N, K)``.
+    Used as a ``loss_fn`` for :func:`course_utils.attacks.pgd_tensor`, with ``p_clean`` in place of
+    the labels.
+    """
+    p_clean = tf.convert_to_tensor(p_clean, tf.float32)
+    return tf.reduce_sum(tf.math.xlogy(p_clean, p_clean) - p_clean * tf.nn.log_softmax(logits), axis=-1)
 
 
 class AdversarialTrainer(keras.Model):
@@ -145,13 +156,16 @@ class AdversarialTrainer(keras.Model):
     * ``"pgd"``: Madry et al. (2018): PGD with a random start, ``steps`` steps of ``step_size``
       (default ``2.5 * eps / steps``).
     * ``"fgsm_rs"``: Wong, Rice & Kolter (2020), "Fast is better than free": one step of
-      ``1.25 * eps`` from a random start. About as cheap as natural training; watch it with
+      ``1.25 * eps`` from a random start. About twice the cost of natural training; watch it with
       :class:`RobustAccuracyGuard` (catastrophic overfitting).
     * ``"fgsm"``: one step of ``eps`` from the clean image (no random start): the variant that
       overfits catastrophically, kept for the demonstration.
+    * ``"trades"``: Zhang et al. (2019): loss ``CE(f(x), y) + beta * KL(f(x) || f(x_adv))``, where
+      PGD (``steps`` steps, default 10, from a uniform random start in the ball) maximises the KL
+      term. ``beta`` trades clean accuracy for robustness (the paper uses 6).
 
-    The loss is ``adv_ratio * L(adversarial) + (1 - adv_ratio) * L(clean)``: 1.0 is Madry et al.'s
-    objective, 0.5 the mix of Goodfellow et al. (2015). Metrics: ``loss``, ``adv_loss``,
+    For the other methods the loss is ``adv_ratio * L(adversarial) + (1 - adv_ratio) * L(clean)``:
+    1.0 is Madry et al.'s objective, 0.5 the mix of Goodfellow et al. (2015). Metrics: ``loss``, ``adv_loss``,
     ``clean_loss`` and ``adv_accuracy`` (on the training batches); evaluation (``validation_data``)
     reports the classifier's clean ``loss`` and ``accuracy``.
 
@@ -159,16 +173,27 @@ class AdversarialTrainer(keras.Model):
 
     Args:
         classifier: a Keras model that outputs logits; its weights are the ones trained.
-        method: one of ``"pgd"``, ``"fgsm_rs"``, ``"fgsm"``.
+        method: one of ``"pgd"``, ``"fgsm_rs"``, ``"fgsm"``, ``"trades"``.
         eps: L∞ budget in the pixel scale (> 0).
-        steps: PGD steps (``"pgd"`` only; default 10).
+        steps: PGD steps (``"pgd"`` and ``"trades"``; default 10).
         step_size: step length (default per method, see above).
-        adv_ratio: weight of the adversarial loss, in [0, 1].
+        adv_ratio: weight of the adversarial loss, in [0, 1] (not for ``"trades"``).
+        beta: weight of TRADES' KL term (``"trades"`` only).
         seed: seeds the random starts (a ``keras.random.SeedGenerator`` is created from it).
     """
 
     def __init__(
-        self, classifier, *, method="pgd", eps, steps=None, step_size=None, adv_ratio=1.0, seed=0, **kwargs
+        self,
+        classifier,
+        *,
+        method="pgd",
+        eps,
+        steps=None,
+        step_size=None,
+        adv_ratio=1.0,
+        beta=6.0,
+        seed=0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if method not in ADVERSARIAL_METHODS:
@@ -177,7 +202,11 @@ class AdversarialTrainer(keras.Model):
             raise ValueError(f"eps must be in (0, 1] (pixel scale [0, 1]), got {eps!r}; e.g. 8/255 or 0.1.")
         if not (0.0 <= adv_ratio <= 1.0):
             raise ValueError(f"adv_ratio must be in [0, 1], got {adv_ratio!r}.")
-        if method == "pgd":
+        if method == "trades" and adv_ratio != 1.0:
+            raise ValueError("adv_ratio does not apply to TRADES; its trade-off setting is beta.")
+        if not beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta!r}.")
+        if method in ("pgd", "trades"):
             steps = 10 if steps is None else int(steps)
             if steps < 1:
                 raise ValueError(f"steps must be >= 1, got {steps}.")
@@ -191,7 +220,7 @@ class AdversarialTrainer(keras.Model):
             raise ValueError(f"step_size must be > 0, got {step_size!r}.")
         self.classifier = classifier
         self.method, self.eps, self.steps, self.step_size = method, float(eps), steps, float(step_size)
-        self.adv_ratio = float(adv_ratio)
+        self.adv_ratio, self.beta = float(adv_ratio), float(beta)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.adv_loss_tracker = keras.metrics.Mean(name="adv_loss")
@@ -216,14 +245,19 @@ class AdversarialTrainer(keras.Model):
 
     def adversarial_batch(self, x, y):
         """The batch this trainer would train on (a tensor), for inspection."""
+        target, loss_fn = y, None
+        if self.method == "trades":  # maximise the KL divergence from the clean prediction
+            target = tf.stop_gradient(tf.nn.softmax(self.classifier(x, training=False)))
+            loss_fn = kl_from_clean
         return attacks.pgd_tensor(
             self.classifier,
             x,
-            y,
+            target,
             eps=self.eps,
             step_size=self.step_size,
             num_steps=self.steps,
             rand_init=self.method != "fgsm",
+            loss_fn=loss_fn,
             seed=self.seed_generator,
         )
 
@@ -234,7 +268,12 @@ class AdversarialTrainer(keras.Model):
         with tf.GradientTape() as tape:
             adv_logits = self.classifier(x_adv, training=True)
             adv_loss = tf.reduce_mean(attacks.cross_entropy(y, adv_logits))
-            if self.adv_ratio < 1.0:
+            if self.method == "trades":
+                clean_logits = self.classifier(x, training=True)
+                clean_loss = tf.reduce_mean(attacks.cross_entropy(y, clean_logits))
+                robust = tf.reduce_mean(kl_from_clean(tf.nn.softmax(clean_logits), adv_logits))
+                loss = clean_loss + self.beta * robust
+            elif self.adv_ratio < 1.0:
                 clean_loss = tf.reduce_mean(attacks.cross_entropy(y, self.classifier(x, training=True)))
                 loss = self.adv_ratio * adv_loss + (1.0 - self.adv_ratio) * clean_loss
             else:
@@ -245,7 +284,9 @@ class AdversarialTrainer(keras.Model):
             scaled = loss / replicas
         grads = tape.gradient(scaled, self.classifier.trainable_variables)
         self.optimizer.apply(grads, self.classifier.trainable_variables)
-        if self.adv_ratio == 1.0:  # not computed above: measure it in inference mode
+        if (
+            self.method != "trades" and self.adv_ratio == 1.0
+        ):  # not computed above: measure it, inference mode
             clean_loss = tf.reduce_mean(attacks.cross_entropy(y, self.classifier(x, training=False)))
         self.loss_tracker.update_state(loss)
         self.adv_loss_tracker.update_state(adv_loss)
@@ -374,6 +415,7 @@ def train_adversarial(
     epochs: int,
     steps: int | None = None,
     adv_ratio: float = 1.0,
+    beta: float = 6.0,
     batch_size: int = 128,
     learning_rate: float = 1e-3,
     validation_data=None,
@@ -382,7 +424,7 @@ def train_adversarial(
     callbacks=None,
 ) -> keras.callbacks.History:
     """Adversarially train ``classifier`` in place (see :class:`AdversarialTrainer` for ``method``,
-    ``steps`` and ``adv_ratio``), with the same schedule as :func:`train_classifier`: Adam with a
+    ``steps``, ``adv_ratio`` and ``beta``), with the same schedule as :func:`train_classifier`: Adam with a
     cosine-decayed learning rate, shuffled batches, per-epoch seconds in
     ``history.history["epoch_seconds"]``.
 
@@ -392,7 +434,7 @@ def train_adversarial(
         classifier, x_train, y_train, validation_data, epochs, batch_size, seed
     )
     trainer = AdversarialTrainer(
-        classifier, method=method, eps=eps, steps=steps, adv_ratio=adv_ratio, seed=seed
+        classifier, method=method, eps=eps, steps=steps, adv_ratio=adv_ratio, beta=beta, seed=seed
     )
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
     trainer.compile(optimizer=keras.optimizers.Adam(schedule))

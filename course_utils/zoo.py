@@ -147,13 +147,14 @@ def robust_cnn(
 ):
     """The CNN of notebook 02's architecture, adversarially trained at L∞ budget ``eps`` with
     ``method`` (``"pgd"``: Madry et al. with the profile's ``at_pgd_steps``; ``"fgsm_rs"``: fast FGSM
-    with random start), for the profile's CNN epochs. Trained once, then loaded from the cache.
+    with random start; ``"trades"``: TRADES with β = 6 and the profile's ``at_pgd_steps``), for the
+    profile's CNN epochs. Trained once, then loaded from the cache.
 
     Returns:
         ``(model, record)`` as for :func:`mlp`.
     """
     profile = profile or config.get_profile()
-    steps = profile.at_pgd_steps if method == "pgd" else None
+    steps = profile.at_pgd_steps if method in ("pgd", "trades") else None
     settings = {**profile.cnn_settings(), "method": method, "eps": eps, "at_steps": steps}
 
     def fit(model, x, y, **schedule):

@@ -42,7 +42,9 @@ def test_method_defaults_and_bad_settings():
     plain = training.AdversarialTrainer(clf, method="fgsm", eps=0.1)
     assert plain.step_size == pytest.approx(0.1)
     for kwargs, match in [
-        (dict(method="trades", eps=0.1), "Unknown method"),
+        (dict(method="madry", eps=0.1), "Unknown method"),
+        (dict(method="trades", eps=0.1, adv_ratio=0.5), "beta"),
+        (dict(method="trades", eps=0.1, beta=-1.0), "beta must be"),
         (dict(eps=0.0), "eps must be"),
         (dict(eps=8.0), "8/255"),
         (dict(eps=0.1, adv_ratio=1.5), "adv_ratio"),
@@ -53,7 +55,9 @@ def test_method_defaults_and_bad_settings():
             training.AdversarialTrainer(clf, **kwargs)
 
 
-@pytest.mark.parametrize("method,steps,adv_ratio", [("pgd", 3, 1.0), ("fgsm_rs", None, 0.5)])
+@pytest.mark.parametrize(
+    "method,steps,adv_ratio", [("pgd", 3, 1.0), ("fgsm_rs", None, 0.5), ("trades", 3, 1.0)]
+)
 def test_fit_trains_the_classifier_and_reports_metrics(method, steps, adv_ratio):
     x, y = tiny_data()
     clf = tiny_classifier()
@@ -74,6 +78,28 @@ def test_the_adversarial_batch_stays_in_the_ball():
     trainer = training.AdversarialTrainer(tiny_classifier(), method="pgd", eps=0.05, steps=3)
     x_adv = np.asarray(trainer.adversarial_batch(x, y))
     assert np.abs(x_adv - x).max() <= 0.05 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_kl_from_clean_is_zero_at_the_clean_prediction_and_positive_elsewhere():
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5]], np.float32)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(training.kl_from_clean(p, logits), [0.0, 0.0], atol=1e-6)
+    other = np.array([[0.0, 2.0, -1.0], [1.0, 0.0, 0.0]], np.float32)
+    q = np.exp(other) / np.exp(other).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(training.kl_from_clean(p, other), (p * np.log(p / q)).sum(axis=1), rtol=1e-5)
+
+
+def test_the_trades_batch_moves_the_prediction_and_stays_in_the_ball():
+    x, y = tiny_data(n=16)
+    clf = tiny_classifier()
+    trainer = training.AdversarialTrainer(clf, method="trades", eps=0.1, steps=5)
+    x_adv = np.asarray(trainer.adversarial_batch(x, y))
+    assert np.abs(x_adv - x).max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    p = np.asarray(keras.ops.softmax(clf(x)))
+    noise = np.clip(x + np.random.default_rng(0).uniform(-0.1, 0.1, x.shape), 0, 1).astype(np.float32)
+    kl_attack = float(np.mean(training.kl_from_clean(p, clf(x_adv))))
+    kl_noise = float(np.mean(training.kl_from_clean(p, clf(noise))))
+    assert kl_attack > kl_noise  # PGD on the KL beats random noise of the same size
 
 
 class _Scripted(training.RobustAccuracyGuard):
