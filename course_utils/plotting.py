@@ -127,15 +127,23 @@ def compare_histories(histories: dict, panels: dict, *, title: str | None = None
     """
     hists = {label: getattr(h, "history", h) for label, h in histories.items()}
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.3), squeeze=False)
-    styles = list(zip("osD^v<>ph*", ["-", "--", "-.", ":"] * 3, strict=False))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    # one style per model, kept across panels even where a model is skipped
+    styles = {
+        label: (colors[i % len(colors)], "osD^v<>ph*"[i % 10], ["-", "--", "-.", ":"][i % 4])
+        for i, label in enumerate(hists)
+    }
     for ax, (panel, metric) in zip(axes.flat, panels.items(), strict=True):
         drawn = 0
-        for (label, hist), (marker, line) in zip(hists.items(), styles, strict=False):
+        for label, hist in hists.items():
             name = metric.get(label) if isinstance(metric, dict) else metric
             if name is None or name not in hist:
                 continue
             values = hist[name]
-            ax.plot(np.arange(1, len(values) + 1), values, marker=marker, linestyle=line, label=label)
+            color, marker, line = styles[label]
+            ax.plot(
+                np.arange(1, len(values) + 1), values, color=color, marker=marker, linestyle=line, label=label
+            )
             drawn += 1
         if not drawn:
             raise ValueError(f"No model has the metric(s) {metric!r} of panel {panel!r}.")

@@ -93,4 +93,10 @@ def test_compare_histories_draws_one_line_per_model_that_has_the_metric():
     np.testing.assert_array_equal(loss_ax.get_lines()[1].get_xdata(), [1, 2, 3])
     with pytest.raises(ValueError, match="No model has"):
         plotting.compare_histories(histories, {"x": "adv_accuracy_typo"})
+    # a model keeps its colour in a panel where an earlier model is missing
+    fig = plotting.compare_histories(
+        histories, {"all": "val_accuracy", "PGD-AT only": {"PGD-AT": "adv_loss"}}
+    )
+    all_ax, one_ax = fig.axes
+    assert one_ax.get_lines()[0].get_color() == all_ax.get_lines()[1].get_color()
     plt.close("all")

@@ -1,0 +1,511 @@
+"""Generative adversarial networks: a DCGAN for 28×28×1 images, and how to measure its samples.
+
+The model follows Radford, Metz & Chintala (2016, DCGAN): a generator of transposed convolutions
+with BatchNorm, ending in ``tanh``; a discriminator of strided convolutions with LeakyReLU that
+outputs a **logit**. Training follows Goodfellow et al. (2014) with the non-saturating generator
+loss, written as a ``keras.Model`` subclass in the style of the Keras 3 custom ``train_step``
+guide: two optimizers, two gradient tapes, loss trackers as metrics, a seeded random generator.
+
+Pixel ranges. The course's images are in ``[0, 1]``; the generator works in ``[-1, 1]`` (its
+``tanh``), and so does the discriminator. The conversion happens in exactly one place: the
+functions :func:`to_generator_range` and :func:`to_pixel_range`. :class:`GAN` converts real
+batches on the way in, :func:`sample` converts generated images on the way out, so everything a
+caller sees is in ``[0, 1]``.
+
+Quality. :func:`frechet_distance` compares two sets of feature vectors (Heusel et al., 2017: the
+"FID" when the features are Inception's). Inception weights cannot be downloaded here, so
+:func:`quality_report` uses the penultimate layer of the course's own Fashion-MNIST classifier, and
+always reports the distance with its *floor* (two disjoint halves of real test images) and its
+*ceiling* (uniform noise), plus the entropy of the classes the classifier sees in the samples (mode
+collapse shows up as low entropy).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from course_utils import models
+
+IMAGE_SHAPE = (28, 28, 1)
+DEFAULT_LATENT_DIM = 64
+
+
+def to_generator_range(x):
+    """Pixels in ``[0, 1]`` -> the GAN's range ``[-1, 1]`` (works on arrays and tensors)."""
+    return x * 2.0 - 1.0
+
+
+def to_pixel_range(t):
+    """The generator's ``[-1, 1]`` -> pixels in ``[0, 1]`` (clipped, for numerical safety)."""
+    return keras.ops.clip((t + 1.0) / 2.0, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------- models
+def build_generator(
+    latent_dim: int = DEFAULT_LATENT_DIM,
+    *,
+    filters: tuple[int, int] = (128, 64),
+    num_classes: int | None = None,
+    name: str = "generator",
+) -> keras.Model:
+    """DCGAN generator: ``z`` of shape ``(N, latent_dim)`` -> images ``(N, 28, 28, 1)`` in ``[-1, 1]``.
+
+    Dense to a 7×7 map, then two transposed convolutions with stride 2 (7 -> 14 -> 28), BatchNorm and
+    ReLU in between, ``tanh`` at the end (no BatchNorm on the output, as in DCGAN).
+
+    Args:
+        latent_dim: size of the noise vector.
+        filters: channels of the 7×7 and 14×14 maps.
+        num_classes: if set, a class-conditional generator with a second input, integer labels
+            ``(N,)``, embedded and concatenated to ``z`` (choose which garment to draw).
+    """
+    if latent_dim < 1:
+        raise ValueError(f"latent_dim must be >= 1, got {latent_dim}.")
+    z = keras.Input(shape=(latent_dim,), name="z")
+    inputs, h = [z], z
+    if num_classes:
+        label = keras.Input(shape=(), dtype="int32", name="label")
+        inputs.append(label)
+        h = layers.Concatenate(name="z_and_label")(
+            [z, layers.Embedding(num_classes, 16, name="label_embedding")(label)]
+        )
+    h = layers.Dense(7 * 7 * filters[0], use_bias=False, name="project")(h)
+    h = layers.BatchNormalization(momentum=0.9, name="bn_project")(h)
+    h = layers.ReLU(name="relu_project")(h)
+    h = layers.Reshape((7, 7, filters[0]), name="to_7x7")(h)
+    h = layers.Conv2DTranspose(filters[1], 4, strides=2, padding="same", use_bias=False, name="up_14x14")(h)
+    h = layers.BatchNormalization(momentum=0.9, name="bn_14x14")(h)
+    h = layers.ReLU(name="relu_14x14")(h)
+    image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="up_28x28")(h)
+    return keras.Model(inputs if num_classes else z, image, name=name)
+
+
+def build_discriminator(
+    *, filters: tuple[int, int] = (64, 128), num_classes: int | None = None, name: str = "discriminator"
+) -> keras.Model:
+    """DCGAN discriminator: images ``(N, 28, 28, 1)`` in ``[-1, 1]`` -> one **logit** per image ``(N, 1)``.
+
+    Two strided convolutions (28 -> 14 -> 7) with LeakyReLU(0.2), dropout, a dense logit. No sigmoid:
+    the losses take logits, which is numerically safe (``log(sigmoid(x))`` is computed as
+    ``-softplus(-x)``). No BatchNorm: it would mix statistics of the real and the fake batch.
+
+    Args:
+        filters: channels of the two convolutions.
+        num_classes: if set, a class-conditional discriminator with a second input, integer labels,
+            embedded as an extra 28×28 channel.
+    """
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    inputs, h = [image], image
+    if num_classes:
+        label = keras.Input(shape=(), dtype="int32", name="label")
+        inputs.append(label)
+        plane = layers.Embedding(num_classes, 28 * 28, name="label_embedding")(label)
+        h = layers.Concatenate(name="image_and_label")(
+            [image, layers.Reshape(IMAGE_SHAPE, name="label_plane")(plane)]
+        )
+    h = layers.Conv2D(filters[0], 4, strides=2, padding="same", name="down_14x14")(h)
+    h = layers.LeakyReLU(0.2, name="lrelu_14x14")(h)
+    h = layers.Conv2D(filters[1], 4, strides=2, padding="same", name="down_7x7")(h)
+    h = layers.LeakyReLU(0.2, name="lrelu_7x7")(h)
+    h = layers.Flatten(name="flatten")(h)
+    h = layers.Dropout(0.3, name="dropout")(h)
+    logit = layers.Dense(1, name="logit")(h)
+    return keras.Model(inputs if num_classes else image, logit, name=name)
+
+
+def latent_dim_of(generator: keras.Model) -> int:
+    """The size of ``generator``'s noise input."""
+    return int(generator.inputs[0].shape[-1])
+
+
+def num_classes_of(generator: keras.Model) -> int | None:
+    """The number of classes of a conditional generator, ``None`` for an unconditional one."""
+    if len(generator.inputs) < 2:
+        return None
+    return int(generator.get_layer("label_embedding").input_dim)
+
+
+def sample(generator: keras.Model, n: int | None = None, *, labels=None, z=None, seed: int = 0) -> np.ndarray:
+    """Draw images from ``generator``, in inference mode, as pixels in ``[0, 1]``.
+
+    Args:
+        generator: from :func:`build_generator` (or a saved copy).
+        n: number of images (or give ``z``).
+        labels: integer classes ``(n,)`` for a conditional generator (required there).
+        z: the noise ``(n, latent_dim)`` to use; drawn from N(0, I) with ``seed`` when ``None``.
+        seed: seeds the noise: the same seed gives the same images.
+
+    Returns:
+        float32 array ``(n, 28, 28, 1)`` in ``[0, 1]``.
+    """
+    latent_dim, num_classes = latent_dim_of(generator), num_classes_of(generator)
+    if z is None:
+        if n is None or n < 1:
+            raise ValueError("Give the number of images n (>= 1) or the noise z.")
+        z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype("float32")
+    z = np.asarray(z, dtype="float32")
+    if z.ndim != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"z must have shape (n, {latent_dim}), got {z.shape}.")
+    if num_classes:
+        if labels is None:
+            raise ValueError(
+                f"This generator is class-conditional: pass labels, integers in [0, {num_classes})."
+            )
+        labels = np.broadcast_to(np.asarray(labels, dtype="int32"), (len(z),))
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(f"labels must be in [0, {num_classes}), got {labels.min()}..{labels.max()}.")
+    elif labels is not None:
+        raise ValueError("This generator is unconditional: it takes no labels.")
+    images = []
+    for start in range(0, len(z), 512):
+        part = (
+            z[start : start + 512]
+            if not num_classes
+            else [z[start : start + 512], labels[start : start + 512]]
+        )
+        images.append(np.asarray(to_pixel_range(generator(part, training=False))))
+    return np.concatenate(images).astype("float32")
+
+
+# ------------------------------------------------------------------------------------- training
+def discriminator_loss(real_logits, fake_logits):
+    """``-log D(x) - log(1 - D(G(z)))``, averaged, from logits (D = sigmoid of the logit).
+
+    Computed as ``softplus(-real) + softplus(fake)``, which equals the formula but never takes the
+    log of 0.
+    """
+    return keras.ops.mean(keras.ops.softplus(-real_logits)) + keras.ops.mean(keras.ops.softplus(fake_logits))
+
+
+def generator_loss(fake_logits):
+    """The non-saturating generator loss ``-log D(G(z))``, averaged, from logits.
+
+    Goodfellow et al. (2014) proposed it instead of minimising ``log(1 - D(G(z)))``, whose gradient
+    vanishes exactly when the generator is bad and the discriminator confident (early in training).
+    """
+    return keras.ops.mean(keras.ops.softplus(-fake_logits))
+
+
+class GAN(keras.Model):
+    """A generator and a discriminator trained against each other; ``fit`` on images in ``[0, 1]``.
+
+    ``fit(x)`` for an unconditional GAN, ``fit(x, y)`` (or a dataset of ``(x, y)``) for a conditional
+    one. Each ``train_step`` takes one discriminator step (real batch against a fresh fake batch),
+    then one generator step (another fresh fake batch), each with its own optimizer and its own
+    tape, so no ``trainable = False`` trick is needed: each optimizer only updates its own network.
+
+    Metrics: ``d_loss``, ``g_loss``, and ``d_real`` / ``d_fake``: the discriminator's mean
+    probability that real / generated images are real (at the equilibrium both are 0.5).
+
+    Args:
+        generator: from :func:`build_generator`.
+        discriminator: from :func:`build_discriminator` (conditional iff the generator is).
+        seed: seeds the noise (a ``keras.random.SeedGenerator``).
+    """
+
+    def __init__(self, generator, discriminator, *, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator, self.discriminator = generator, discriminator
+        self.latent_dim = latent_dim_of(generator)
+        self.num_classes = num_classes_of(generator)
+        if (len(discriminator.inputs) > 1) != bool(self.num_classes):
+            raise ValueError("Generator and discriminator must both be conditional or both unconditional.")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.built = True  # nothing of its own: the two networks are built
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
+        """Adam(2e-4, beta_1=0.5) for both networks unless given (the DCGAN paper's setting)."""
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def _fake(self, batch_size, training):
+        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        if not self.num_classes:
+            return self.generator(z, training=training), None
+        labels = keras.random.randint(
+            (batch_size,), 0, self.num_classes, seed=self.seed_generator, dtype="int32"
+        )
+        return self.generator([z, labels], training=training), labels
+
+    def _judge(self, images, labels):
+        inputs = images if labels is None else [images, labels]
+        return self.discriminator(inputs, training=True)
+
+    def train_step(self, data):
+        if isinstance(data, (tuple, list)):
+            x, y = data[0], (data[1] if len(data) > 1 else None)
+        else:
+            x, y = data, None
+        if self.num_classes and y is None:
+            raise ValueError("A conditional GAN trains on (images, labels): call fit(x, y).")
+        real = to_generator_range(tf.cast(x, "float32"))
+        real_labels = tf.cast(y, "int32") if self.num_classes else None
+        batch_size = tf.shape(real)[0]
+
+        fake, fake_labels = self._fake(batch_size, training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self._judge(real, real_labels)
+            fake_logits = self._judge(fake, fake_labels)
+            d_loss = discriminator_loss(real_logits, fake_logits)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply(grads, self.discriminator.trainable_weights)
+
+        with tf.GradientTape() as tape:
+            fake, fake_labels = self._fake(batch_size, training=True)
+            g_loss = generator_loss(self._judge(fake, fake_labels))
+        grads = tape.gradient(g_loss, self.generator.trainable_weights)
+        self.g_optimizer.apply(grads, self.generator.trainable_weights)
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(keras.ops.mean(keras.ops.sigmoid(real_logits)))
+        self.d_fake_tracker.update_state(keras.ops.mean(keras.ops.sigmoid(fake_logits)))
+        return {m.name: m.result() for m in self.metrics}
+
+
+def make_gan(
+    latent_dim: int = DEFAULT_LATENT_DIM,
+    *,
+    num_classes: int | None = None,
+    generator_filters=(128, 64),
+    discriminator_filters=(64, 128),
+    seed: int = 0,
+) -> GAN:
+    """A compiled DCGAN with the course's defaults (Adam 2e-4, beta_1 0.5), ready for ``fit``."""
+    keras.utils.set_random_seed(seed)
+    gan = GAN(
+        build_generator(latent_dim, filters=generator_filters, num_classes=num_classes),
+        build_discriminator(filters=discriminator_filters, num_classes=num_classes),
+        seed=seed,
+    )
+    gan.compile()
+    return gan
+
+
+class FixedNoiseSamples(keras.callbacks.Callback):
+    """Draws the same ``n`` noise vectors after every epoch: one row of a "samples over time" figure.
+
+    ``self.images`` is a list (one entry per epoch, plus one before training when
+    ``include_start``) of float32 arrays ``(n, 28, 28, 1)`` in ``[0, 1]``; :attr:`stacked` has shape
+    ``(epochs, n, 28, 28, 1)``. For a conditional GAN the labels cycle through the classes.
+    """
+
+    def __init__(self, n: int = 16, *, seed: int = 0, include_start: bool = True):
+        super().__init__()
+        self.n, self.seed, self.include_start = n, seed, include_start
+        self.images: list[np.ndarray] = []
+
+    def _draw(self):
+        generator = self.model.generator
+        labels = None
+        if num_classes_of(generator):
+            labels = np.arange(self.n) % num_classes_of(generator)
+        return sample(generator, z=self._z, labels=labels)
+
+    def on_train_begin(self, logs=None):
+        self._z = np.random.default_rng(self.seed).standard_normal(
+            (self.n, latent_dim_of(self.model.generator))
+        )
+        self.images = [self._draw()] if self.include_start else []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.images.append(self._draw())
+
+    @property
+    def stacked(self) -> np.ndarray:
+        return np.stack(self.images)
+
+
+# -------------------------------------------------------------------------------------- quality
+def frechet_distance(features_a, features_b) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of feature vectors (in float64).
+
+    ``d² = |mu_a - mu_b|² + tr(S_a) + tr(S_b) - 2 tr((S_a^½ S_b S_a^½)^½)``
+    (Dowson & Landau, 1982; Heusel et al., 2017). Both square roots are taken of symmetric positive
+    semi-definite matrices through an eigen-decomposition with negative round-off eigenvalues set to
+    zero, so the result is real and stable for near-singular covariances (fewer samples than
+    features, dead ReLU units), where the usual ``scipy.linalg.sqrtm`` of ``S_a S_b`` can return
+    complex values.
+
+    Args:
+        features_a, features_b: arrays ``(N_a, D)`` and ``(N_b, D)``, ``N >= 2``.
+
+    Returns:
+        The squared distance ``d²`` (what is reported as FID), ``>= 0``.
+    """
+    a, b = np.asarray(features_a, dtype=np.float64), np.asarray(features_b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"Expected two feature arrays (N, D) with the same D, got {a.shape} and {b.shape}.")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("Need at least 2 feature vectors per set to estimate a covariance.")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("Features contain NaN or infinity: check the images and the feature model.")
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root_a = _psd_sqrt(cov_a)
+    cross = _psd_sqrt(root_a @ cov_b @ root_a)
+    d2 = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(cross)
+    return float(max(d2, 0.0))
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    sym = (matrix + matrix.T) / 2.0
+    values, vectors = np.linalg.eigh(sym)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def class_entropy(predicted_classes, num_classes: int = 10) -> float:
+    """Entropy (nats) of the histogram of predicted classes: ``ln(num_classes)`` when every class
+    is equally frequent, 0 when all samples fall in one class (mode collapse)."""
+    counts = np.bincount(np.asarray(predicted_classes, dtype=np.int64).ravel(), minlength=num_classes)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+@dataclasses.dataclass
+class QualityReport:
+    """Sample quality with its reference points.
+
+    Attributes:
+        fid: Fréchet distance between generated and real images, in the classifier's features.
+        floor: the same distance between two disjoint halves of real test images (the best a
+            generator can hope for with this many samples).
+        ceiling: the distance from uniform noise images (a generator that learned nothing).
+        class_entropy: entropy (nats) of the classifier's predicted classes on the samples.
+        real_class_entropy: the same on real images (about ``ln 10`` = 2.30 for Fashion-MNIST).
+        n: images per set.
+    """
+
+    fid: float
+    floor: float
+    ceiling: float
+    class_entropy: float
+    real_class_entropy: float
+    n: int
+
+    def __str__(self) -> str:
+        return (
+            f"Fréchet distance {self.fid:.2f} (floor {self.floor:.2f}: real vs real; ceiling "
+            f"{self.ceiling:.1f}: noise), {self.fid / max(self.floor, 1e-12):.1f}× the floor | class entropy "
+            f"{self.class_entropy:.3f} nats (real images {self.real_class_entropy:.3f}, max "
+            f"{math.log(10):.3f}) | n = {self.n:,}"
+        )
+
+
+class FeatureSpace:
+    """The penultimate-layer features of a trained classifier, for Fréchet distances.
+
+    Args:
+        classifier: a course CNN (returns logits; has a ``"features"`` layer).
+        real_images: real test images ``(N, 28, 28, 1)`` in ``[0, 1]``; split into two disjoint
+            halves of ``n`` each (``2n <= N``) with ``seed``.
+        n: images per set in every distance (the distance depends on n: compare like with like).
+    """
+
+    def __init__(self, classifier: keras.Model, real_images, *, n: int = 5000, seed: int = 0):
+        real_images = np.asarray(real_images, dtype="float32")
+        if real_images.ndim != 4 or real_images.shape[1:] != IMAGE_SHAPE:
+            raise ValueError(f"real_images must have shape (N, 28, 28, 1), got {real_images.shape}.")
+        if 2 * n > len(real_images):
+            raise ValueError(
+                f"Need 2n = {2 * n} real images for two disjoint halves, got {len(real_images)}."
+            )
+        _check_pixels(real_images, "real_images")
+        self.classifier, self.n = classifier, n
+        self._features = models.feature_extractor(classifier)
+        order = np.random.default_rng(seed).permutation(len(real_images))
+        self.real_a, self.real_b = real_images[order[:n]], real_images[order[n : 2 * n]]
+        self.features_a = self.features(self.real_a)
+        self._seed = seed
+        self._floor = self._ceiling = None
+
+    def features(self, images) -> np.ndarray:
+        """float64 features ``(N, D)`` of images in ``[0, 1]``."""
+        return np.asarray(
+            self._features.predict(np.asarray(images, "float32"), batch_size=1000, verbose=0), np.float64
+        )
+
+    def predicted_classes(self, images) -> np.ndarray:
+        return np.argmax(
+            self.classifier.predict(np.asarray(images, "float32"), batch_size=1000, verbose=0), axis=1
+        )
+
+    def distance(self, images) -> float:
+        """Fréchet distance of ``n`` images (``[0, 1]``) to the first real half."""
+        images = np.asarray(images, dtype="float32")
+        if len(images) != self.n:
+            raise ValueError(f"Compare sets of the same size: expected {self.n} images, got {len(images)}.")
+        _check_pixels(images, "images")
+        return frechet_distance(self.features(images), self.features_a)
+
+    @property
+    def floor(self) -> float:
+        if self._floor is None:
+            self._floor = frechet_distance(self.features(self.real_b), self.features_a)
+        return self._floor
+
+    @property
+    def ceiling(self) -> float:
+        if self._ceiling is None:
+            noise = (
+                np.random.default_rng(self._seed + 1).uniform(0, 1, (self.n, *IMAGE_SHAPE)).astype("float32")
+            )
+            self._ceiling = frechet_distance(self.features(noise), self.features_a)
+        return self._ceiling
+
+    def report(self, images) -> QualityReport:
+        """The :class:`QualityReport` of ``n`` generated images in ``[0, 1]``."""
+        return QualityReport(
+            fid=self.distance(images),
+            floor=self.floor,
+            ceiling=self.ceiling,
+            class_entropy=class_entropy(self.predicted_classes(images)),
+            real_class_entropy=class_entropy(self.predicted_classes(self.real_b)),
+            n=self.n,
+        )
+
+
+def _check_pixels(images: np.ndarray, what: str) -> None:
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise ValueError(
+            f"{what} must be pixels in [0, 1], got values in [{lo:.3g}, {hi:.3g}]. Images from the "
+            "generator's tanh are in [-1, 1]: convert them with gan.to_pixel_range, or draw them "
+            "with gan.sample."
+        )
+
+
+class FrechetDistanceMonitor(keras.callbacks.Callback):
+    """After every epoch, the Fréchet distance of ``space.n`` fresh samples, as ``logs["fid"]``
+    (so it lands in the History next to the losses). The noise is the same each epoch."""
+
+    def __init__(self, space: FeatureSpace, *, seed: int = 0):
+        super().__init__()
+        self.space, self.seed = space, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        generator = self.model.generator
+        labels = None
+        if num_classes_of(generator):
+            labels = np.arange(self.space.n) % num_classes_of(generator)
+        fid = self.space.distance(sample(generator, self.space.n, labels=labels, seed=self.seed))
+        if logs is not None:
+            logs["fid"] = fid

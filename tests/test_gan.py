@@ -1,0 +1,225 @@
+"""Tests for course_utils.gan: ranges, losses against their formulas, the training step, and the
+Fréchet distance against closed forms."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from course_utils import gan, models
+
+
+def test_range_conversion_round_trips_and_clips():
+    x = np.array([0.0, 0.25, 1.0], dtype="float32")
+    np.testing.assert_allclose(gan.to_generator_range(x), [-1.0, -0.5, 1.0])
+    np.testing.assert_allclose(np.asarray(gan.to_pixel_range(gan.to_generator_range(x))), x)
+    np.testing.assert_allclose(np.asarray(gan.to_pixel_range(np.array([-1.2, 1.3], "float32"))), [0.0, 1.0])
+
+
+def test_generator_and_discriminator_shapes():
+    g = gan.build_generator(8, filters=(8, 4))
+    d = gan.build_discriminator(filters=(4, 8))
+    z = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    images = np.asarray(g(z))
+    assert images.shape == (3, 28, 28, 1) and images.min() >= -1 and images.max() <= 1
+    assert np.asarray(d(images)).shape == (3, 1)
+    assert gan.latent_dim_of(g) == 8 and gan.num_classes_of(g) is None
+
+
+def test_sample_is_seeded_in_pixel_range_and_checks_its_arguments():
+    g = gan.build_generator(8, filters=(8, 4))
+    a, b = gan.sample(g, 5, seed=3), gan.sample(g, 5, seed=3)
+    assert a.shape == (5, 28, 28, 1) and a.dtype == np.float32
+    assert a.min() >= 0 and a.max() <= 1
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, gan.sample(g, 5, seed=4))
+    with pytest.raises(ValueError, match="unconditional"):
+        gan.sample(g, 2, labels=[0, 1])
+    with pytest.raises(ValueError, match=r"shape \(n, 8\)"):
+        gan.sample(g, z=np.zeros((2, 7)))
+    with pytest.raises(ValueError, match="number of images"):
+        gan.sample(g)
+
+
+def test_conditional_generator_needs_valid_labels():
+    g = gan.build_generator(8, filters=(8, 4), num_classes=10)
+    assert gan.num_classes_of(g) == 10
+    assert gan.sample(g, 4, labels=[0, 1, 2, 9]).shape == (4, 28, 28, 1)
+    with pytest.raises(ValueError, match="pass labels"):
+        gan.sample(g, 2)
+    with pytest.raises(ValueError, match=r"in \[0, 10\)"):
+        gan.sample(g, 2, labels=[0, 10])
+
+
+def test_losses_match_their_formulas():
+    real = np.array([[2.0], [-1.0], [0.5]], dtype="float32")
+    fake = np.array([[-3.0], [0.0], [1.5]], dtype="float32")
+    d_real, d_fake = 1 / (1 + np.exp(-real)), 1 / (1 + np.exp(-fake))
+    expected_d = np.mean(-np.log(d_real)) + np.mean(-np.log(1 - d_fake))
+    np.testing.assert_allclose(float(gan.discriminator_loss(real, fake)), expected_d, rtol=1e-6)
+    np.testing.assert_allclose(float(gan.generator_loss(fake)), np.mean(-np.log(d_fake)), rtol=1e-6)
+    # at the equilibrium D = 1/2 everywhere: 2 ln 2 and ln 2
+    zero = np.zeros((4, 1), "float32")
+    assert float(gan.discriminator_loss(zero, zero)) == pytest.approx(2 * math.log(2))
+    assert float(gan.generator_loss(zero)) == pytest.approx(math.log(2))
+    # from logits, no log(0): a very confident discriminator gives a finite loss
+    assert np.isfinite(float(gan.discriminator_loss(np.array([[-200.0]]), np.array([[200.0]]))))
+
+
+def _tiny_gan(num_classes=None, seed=0):
+    keras.utils.set_random_seed(seed)
+    g = gan.GAN(
+        gan.build_generator(4, filters=(4, 4), num_classes=num_classes),
+        gan.build_discriminator(filters=(4, 4), num_classes=num_classes),
+        seed=seed,
+    )
+    g.compile()
+    return g
+
+
+def test_training_step_updates_both_networks_and_reports_metrics():
+    model = _tiny_gan()
+    x = np.random.default_rng(0).uniform(0, 1, (64, 28, 28, 1)).astype("float32")
+    g_before = [w.copy() for w in model.generator.get_weights()]
+    d_before = [w.copy() for w in model.discriminator.get_weights()]
+    history = model.fit(x, batch_size=32, epochs=1, verbose=0)
+    assert set(history.history) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(v[0]) for v in history.history.values())
+    assert 0 < history.history["d_real"][0] < 1 and 0 < history.history["d_fake"][0] < 1
+    assert any(not np.array_equal(a, b) for a, b in zip(g_before, model.generator.get_weights(), strict=True))
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(d_before, model.discriminator.get_weights(), strict=True)
+    )
+    assert model.generator.trainable and model.discriminator.trainable  # no trainable=False tricks
+
+
+def test_training_is_repeatable_with_the_same_seed():
+    x = np.random.default_rng(1).uniform(0, 1, (64, 28, 28, 1)).astype("float32")
+    runs = []
+    for _ in range(2):
+        model = _tiny_gan(seed=5)
+        model.fit(x, batch_size=32, epochs=1, verbose=0, shuffle=False)
+        runs.append(model.generator.get_weights())
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_conditional_gan_trains_on_labels_and_refuses_to_train_without():
+    model = _tiny_gan(num_classes=10)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (32, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, 32)
+    assert np.isfinite(model.fit(x, y, batch_size=16, epochs=1, verbose=0).history["g_loss"][0])
+    with pytest.raises(ValueError, match="fit\\(x, y\\)"):
+        model.fit(x, batch_size=16, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="both be conditional"):
+        gan.GAN(
+            gan.build_generator(4, filters=(4, 4), num_classes=10), gan.build_discriminator(filters=(4, 4))
+        )
+
+
+def test_fixed_noise_samples_records_one_grid_per_epoch_from_the_same_noise():
+    model = _tiny_gan()
+    x = np.random.default_rng(0).uniform(0, 1, (32, 28, 28, 1)).astype("float32")
+    callback = gan.FixedNoiseSamples(6, seed=2)
+    model.fit(x, batch_size=16, epochs=2, verbose=0, callbacks=[callback])
+    assert callback.stacked.shape == (3, 6, 28, 28, 1)  # before training + 2 epochs
+    np.testing.assert_array_equal(callback.images[-1], gan.sample(model.generator, z=callback._z))
+
+
+# ---------------------------------------------------------------------------- Fréchet distance
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    f = np.random.default_rng(0).standard_normal((500, 6))
+    assert gan.frechet_distance(f, f) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_covariances():
+    # For diagonal covariances d² = |mu_a - mu_b|² + sum_i (sqrt(var_a_i) - sqrt(var_b_i))².
+    rng = np.random.default_rng(1)
+    # samples whose sample mean and covariance are exactly the chosen ones
+    a = _exact_moments(rng.standard_normal((400, 3)), [0.0, 1.0, 0.0], [1.0, 2.0, 0.5])
+    b = _exact_moments(rng.standard_normal((400, 3)), [1.0, 0.0, 2.0], [3.0, 1.0, 0.5])
+    expected = (1 + 1 + 4) + (2.0**2 + 1.0**2 + 0.0)
+    assert gan.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+
+
+def _exact_moments(x, mean, std):
+    """Transform samples so that their sample mean and covariance are exactly mean, diag(std²)."""
+    centred = x - x.mean(0)
+    cov = np.cov(centred, rowvar=False)
+    values, vectors = np.linalg.eigh(cov)
+    whitened = centred @ vectors @ np.diag(values**-0.5) @ vectors.T
+    return whitened * std + mean
+
+
+def test_frechet_distance_matches_the_eigenvalue_formula_for_general_covariances():
+    # tr((S_a^½ S_b S_a^½)^½) = sum of sqrt(eigenvalues of S_a S_b): an independent route.
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((300, 5)) @ rng.standard_normal((5, 5))
+    b = rng.standard_normal((300, 5)) @ rng.standard_normal((5, 5)) + 0.3
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    cross = np.sum(np.sqrt(np.linalg.eigvals(cov_a @ cov_b).real))
+    expected = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * cross
+    assert gan.frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+    # symmetric, and invariant under a rotation of the feature space
+    assert gan.frechet_distance(b, a) == pytest.approx(gan.frechet_distance(a, b), rel=1e-8)
+    q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    assert gan.frechet_distance(a @ q, b @ q) == pytest.approx(gan.frechet_distance(a, b), rel=1e-8)
+
+
+def test_frechet_distance_is_real_and_finite_for_singular_covariances():
+    rng = np.random.default_rng(3)
+    a = np.zeros((20, 50))  # fewer samples than features, and dead units
+    a[:, :10] = rng.standard_normal((20, 10))
+    b = np.zeros((20, 50))
+    b[:, 5:15] = rng.standard_normal((20, 10))
+    d = gan.frechet_distance(a, b)
+    assert isinstance(d, float) and np.isfinite(d) and d > 0
+
+
+def test_frechet_distance_rejects_bad_input():
+    f = np.zeros((10, 3))
+    with pytest.raises(ValueError, match="same D"):
+        gan.frechet_distance(f, np.zeros((10, 4)))
+    with pytest.raises(ValueError, match="at least 2"):
+        gan.frechet_distance(f[:1], f)
+    g = f.copy()
+    g[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        gan.frechet_distance(f, g)
+
+
+def test_class_entropy_known_answers():
+    assert gan.class_entropy(np.arange(100) % 10) == pytest.approx(math.log(10))
+    assert gan.class_entropy(np.full(50, 3)) == 0.0
+    assert gan.class_entropy([0, 1]) == pytest.approx(math.log(2))
+
+
+def test_feature_space_floor_ceiling_and_input_checks():
+    classifier = models.build_cnn((4,), dense_units=8, name="cnn")
+    rng = np.random.default_rng(0)
+    real = rng.uniform(0, 0.5, (80, 28, 28, 1)).astype("float32")
+    real[:, 8:20, 8:20] += 0.5  # a bright square in every "real" image
+    space = gan.FeatureSpace(classifier, real, n=40, seed=0)
+    assert space.distance(space.real_b) == pytest.approx(space.floor)
+    assert space.floor < space.ceiling
+    report = space.report(space.real_b)
+    assert report.fid == pytest.approx(report.floor) and report.n == 40
+    assert 0 <= report.class_entropy <= math.log(10)
+    assert "floor" in str(report) and "ceiling" in str(report)
+    with pytest.raises(ValueError, match="to_pixel_range"):
+        space.distance(real[:40] * 2 - 1)
+    with pytest.raises(ValueError, match="same size"):
+        space.distance(real[:10])
+    with pytest.raises(ValueError, match="two disjoint halves"):
+        gan.FeatureSpace(classifier, real, n=41)
+
+
+def test_frechet_monitor_logs_the_distance_every_epoch():
+    classifier = models.build_cnn((4,), dense_units=8, name="cnn")
+    real = np.random.default_rng(0).uniform(0, 1, (40, 28, 28, 1)).astype("float32")
+    model = _tiny_gan()
+    monitor = gan.FrechetDistanceMonitor(gan.FeatureSpace(classifier, real, n=20))
+    history = model.fit(real, batch_size=20, epochs=2, verbose=0, callbacks=[monitor])
+    assert len(history.history["fid"]) == 2 and all(v >= 0 for v in history.history["fid"])
