@@ -6,7 +6,9 @@ A cached model is two files in :func:`course_utils.config.cache_dir`:
   (no arbitrary code is deserialised);
 * ``<name>-<key>.json``: a record of the settings, the training history, the training time, the
   Keras version and the SHA-256 of the ``.keras`` file. It is written last, so a model without
-  its record was never finished.
+  its record was never finished;
+* optionally ``<name>-<key>.npz``: arrays recorded while training (a GAN's samples after every
+  epoch, say), checksummed in the record like the model.
 
 ``key`` is a hash of the model's name and the settings that define it (architecture, epochs,
 data size, ...): change a setting and a new model is trained, never a wrong one loaded.
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from course_utils import config
 from course_utils.data import sha256
@@ -49,6 +52,7 @@ class CacheRecord:
         created: ISO timestamp of that run.
         path: the ``.keras`` file.
         from_cache: ``True`` when this call loaded the model instead of training it.
+        arrays: NumPy arrays saved with the model (``{}`` when none).
     """
 
     name: str
@@ -59,6 +63,7 @@ class CacheRecord:
     created: str
     path: Path
     from_cache: bool = False
+    arrays: dict = dataclasses.field(default_factory=dict)
 
 
 class CacheEntryError(Exception):
@@ -101,6 +106,13 @@ def _read_entry(name: str, settings: dict, model_path: Path, record_path: Path):
         )
     if sha256(model_path) != meta.get("sha256"):
         raise CacheEntryError("its checksum does not match (the file is damaged or was changed)")
+    arrays = {}
+    if meta.get("arrays_sha256"):
+        arrays_path = model_path.with_suffix(".npz")
+        if not arrays_path.is_file() or sha256(arrays_path) != meta["arrays_sha256"]:
+            raise CacheEntryError(f"its arrays file {arrays_path.name} is missing or damaged")
+        with np.load(arrays_path, allow_pickle=False) as saved:
+            arrays = {k: saved[k] for k in saved.files}
     try:
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - any failure to deserialise means "retrain"
@@ -114,6 +126,7 @@ def _read_entry(name: str, settings: dict, model_path: Path, record_path: Path):
         created=meta["created"],
         path=model_path,
         from_cache=True,
+        arrays=arrays,
     )
     return model, record
 
@@ -144,19 +157,24 @@ def save(
     *,
     history=None,
     train_seconds: float = 0.0,
+    arrays: dict | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> CacheRecord:
-    """Write ``model`` and its record atomically; returns the record."""
+    """Write ``model``, its record (and ``arrays``, a dict of NumPy arrays) atomically."""
     cache_dir = Path(cache_dir) if cache_dir is not None else config.cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
     key, model_path, record_path = _paths(name, settings, cache_dir)
     token = f"{os.getpid()}-{time.monotonic_ns()}"
     tmp_model = cache_dir / f".{model_path.stem}.{token}.tmp.keras"
     tmp_record = cache_dir / f".{record_path.stem}.{token}.tmp.json"
+    tmp_arrays = cache_dir / f".{model_path.stem}.{token}.tmp.npz"
+    arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
     created = _dt.datetime.now().isoformat(timespec="seconds")
     history = _history_dict(history)
     try:
         model.save(tmp_model)
+        if arrays:
+            np.savez_compressed(tmp_arrays, **arrays)
         meta = {
             "format": FORMAT_VERSION,
             "name": name,
@@ -167,12 +185,15 @@ def save(
             "created": created,
             "keras_version": keras.__version__,
             "sha256": sha256(tmp_model),
+            "arrays_sha256": sha256(tmp_arrays) if arrays else None,
         }
         tmp_record.write_text(json.dumps(meta, indent=1, sort_keys=True))
         os.replace(tmp_model, model_path)
+        if arrays:
+            os.replace(tmp_arrays, model_path.with_suffix(".npz"))
         os.replace(tmp_record, record_path)  # the record last: it marks the entry complete
     finally:
-        for tmp in (tmp_model, tmp_record):
+        for tmp in (tmp_model, tmp_record, tmp_arrays):
             tmp.unlink(missing_ok=True)
     return CacheRecord(
         name=name,
@@ -182,6 +203,7 @@ def save(
         train_seconds=float(train_seconds),
         created=created,
         path=model_path,
+        arrays=arrays,
     )
 
 
@@ -214,7 +236,8 @@ def load_or_train(
         name: model name (letters, digits, ``-``, ``_``).
         settings: JSON-serialisable dict of everything that defines the trained model.
         build_fn: ``() -> keras.Model``, builds the untrained model.
-        train_fn: ``(model) -> History | dict | None``, trains it in place.
+        train_fn: ``(model) -> History | dict | None``, trains it in place; it may also return
+            ``(history, arrays)`` with a dict of NumPy arrays to keep beside the model.
         cache_dir: cache folder (default :func:`course_utils.config.cache_dir`).
         retrain: ignore (and replace) any cached copy.
         verbose: print one line saying what happened.
@@ -229,7 +252,7 @@ def load_or_train(
         try:
             found = load(name, settings, cache_dir=cache_dir)
         except CacheEntryError as exc:
-            moved = _quarantine([model_path, record_path], cache_dir)
+            moved = _quarantine([model_path, record_path, model_path.with_suffix(".npz")], cache_dir)
             warnings.warn(
                 f"Cached model {model_path.name} cannot be used: {exc}. Moved it to "
                 f"{moved} and training a fresh one.",
@@ -248,7 +271,10 @@ def load_or_train(
         print(f"Training {name} (cache file {model_path.name} in {cache_dir}) ...")
     model = build_fn()
     start = time.perf_counter()
-    history = train_fn(model)
+    result = train_fn(model)
     seconds = time.perf_counter() - start
-    record = save(model, name, settings, history=history, train_seconds=seconds, cache_dir=cache_dir)
+    history, arrays = result if isinstance(result, tuple) else (result, None)
+    record = save(
+        model, name, settings, history=history, train_seconds=seconds, arrays=arrays, cache_dir=cache_dir
+    )
     return model, record

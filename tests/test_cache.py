@@ -106,3 +106,23 @@ def test_unsafe_lambda_layers_are_not_deserialised(tmp_path):
     cache.save(model, "lam", SETTINGS, cache_dir=tmp_path)
     with pytest.raises(cache.CacheEntryError, match="cannot load"):
         cache.load("lam", SETTINGS, cache_dir=tmp_path)
+
+
+def test_arrays_returned_by_train_fn_are_kept_and_checksummed(tmp_path):
+    grids = np.arange(12, dtype=np.float32).reshape(3, 4)
+
+    def train(model):
+        return {"loss": [1.0]}, {"grids": grids}
+
+    _, record = cache.load_or_train("tiny", SETTINGS, build, train, cache_dir=tmp_path, verbose=False)
+    np.testing.assert_array_equal(record.arrays["grids"], grids)
+    _, again = cache.load_or_train("tiny", SETTINGS, build, train, cache_dir=tmp_path, verbose=False)
+    assert again.from_cache and again.history == {"loss": [1.0]}
+    np.testing.assert_array_equal(again.arrays["grids"], grids)
+    # a damaged arrays file makes the entry untrustworthy: reported, moved aside, retrained
+    record.path.with_suffix(".npz").write_bytes(b"damaged")
+    with pytest.warns(UserWarning, match="arrays file"):
+        _, third = cache.load_or_train("tiny", SETTINGS, build, train, cache_dir=tmp_path, verbose=False)
+    assert not third.from_cache
+    assert list((tmp_path / "quarantine").rglob("tiny-*.npz"))
+    assert not list(tmp_path.glob(".*tmp*"))
