@@ -50,6 +50,10 @@ class Profile:
         pgd_steps: iterations of projected gradient descent in the attack notebooks.
         pgd_restarts: random restarts of PGD in the robustness report card.
         at_pgd_steps: PGD steps per batch when adversarial training crafts its examples.
+        gan_filters: channels of the DCGAN generator's 7×7 and 14×14 maps (the discriminator mirrors
+            them: 14×14, then 7×7).
+        gan_epochs: training epochs of the DCGAN (notebooks 03 and 08).
+        gan_fid_images: images per set in the GAN's Fréchet distances (at most half the test set).
     """
 
     name: str
@@ -70,6 +74,9 @@ class Profile:
     pgd_steps: int
     pgd_restarts: int
     at_pgd_steps: int
+    gan_filters: tuple[int, int]
+    gan_epochs: int
+    gan_fid_images: int
 
     def cnn_settings(self) -> dict:
         """The settings that define the course's CNN under this profile (its cache key)."""
@@ -83,6 +90,16 @@ class Profile:
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
             "train_size": self.train_size,
+        }
+
+    def gan_settings(self) -> dict:
+        """The settings that define the course's DCGAN under this profile (its cache key)."""
+        return {
+            "filters": list(self.gan_filters),
+            "epochs": self.gan_epochs,
+            "batch_size": self.batch_size,
+            "train_size": self.train_size,
+            "fid_images": self.gan_fid_images,
         }
 
     def mlp_settings(self) -> dict:
@@ -116,6 +133,9 @@ PROFILES: dict[str, Profile] = {
         pgd_steps=5,
         pgd_restarts=2,
         at_pgd_steps=2,
+        gan_filters=(64, 32),
+        gan_epochs=5,
+        gan_fid_images=500,
     ),
     "standard": Profile(
         name="standard",
@@ -136,6 +156,9 @@ PROFILES: dict[str, Profile] = {
         pgd_steps=20,
         pgd_restarts=5,
         at_pgd_steps=7,
+        gan_filters=(64, 32),
+        gan_epochs=10,
+        gan_fid_images=5_000,
     ),
     "full": Profile(
         name="full",
@@ -156,6 +179,9 @@ PROFILES: dict[str, Profile] = {
         pgd_steps=50,
         pgd_restarts=10,
         at_pgd_steps=10,
+        gan_filters=(128, 64),
+        gan_epochs=40,
+        gan_fid_images=5_000,
     ),
 }
 

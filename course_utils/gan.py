@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from course_utils import models
+from course_utils import models, training
 
 IMAGE_SHAPE = (28, 28, 1)
 DEFAULT_LATENT_DIM = 64
@@ -509,3 +509,38 @@ class FrechetDistanceMonitor(keras.callbacks.Callback):
         fid = self.space.distance(sample(generator, self.space.n, labels=labels, seed=self.seed))
         if logs is not None:
             logs["fid"] = fid
+
+
+def train(
+    model: GAN,
+    x,
+    y=None,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    space: FeatureSpace | None = None,
+    num_samples: int = 16,
+    seed: int = 0,
+    verbose=2,
+):
+    """Train ``model`` on images ``x`` in ``[0, 1]`` (and labels ``y`` if conditional), recording
+    what a lesson or a benchmark wants to show afterwards.
+
+    Returns:
+        ``(history, samples)``: the History's dict (``d_loss``, ``g_loss``, ``d_real``, ``d_fake``,
+        ``epoch_seconds`` and, with ``space``, the Fréchet distance ``fid`` after every epoch), and
+        the :class:`FixedNoiseSamples` images, shape ``(epochs + 1, num_samples, 28, 28, 1)``
+        (before training, then after each epoch).
+    """
+    x = np.asarray(x, dtype="float32")
+    if x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"x must be images of shape (N, 28, 28, 1), got {x.shape}.")
+    _check_pixels(x, "x")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"x and y differ in length: {len(x)} images, {len(y)} labels.")
+    snapshots = FixedNoiseSamples(num_samples, seed=seed)
+    callbacks = [training.EpochTimer(), snapshots]
+    if space is not None:
+        callbacks.append(FrechetDistanceMonitor(space, seed=seed))
+    history = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks)
+    return dict(history.history), snapshots.stacked

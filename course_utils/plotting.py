@@ -158,6 +158,40 @@ def compare_histories(histories: dict, panels: dict, *, title: str | None = None
     return fig
 
 
+def plot_gan_evolution(samples, fids=None, *, max_rows: int = 8, max_cols: int = 10, size: float = 1.0):
+    """The same noise vectors drawn after successive epochs: one row per epoch.
+
+    Args:
+        samples: ``(E + 1, n, 28, 28, 1)`` images in [0, 1], row 0 before training (as recorded by
+            :class:`course_utils.gan.FixedNoiseSamples`).
+        fids: optional ``E`` Fréchet distances (after epochs 1..E), written next to the rows.
+        max_rows: at most this many epochs, evenly spaced, always the first and the last.
+        max_cols: at most this many samples per row.
+
+    Returns:
+        The figure.
+    """
+    samples = np.asarray(samples)
+    if samples.ndim != 5:
+        raise ValueError(f"samples must have shape (epochs + 1, n, H, W, 1), got {samples.shape}.")
+    rows = np.unique(np.linspace(0, len(samples) - 1, min(max_rows, len(samples))).round().astype(int))
+    cols = min(max_cols, samples.shape[1])
+    fig, axes = plt.subplots(len(rows), cols, figsize=(size * cols + 1.2, size * len(rows)), squeeze=False)
+    for r, epoch in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.imshow(samples[epoch, c, ..., 0], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        label = f"epoch {epoch}"
+        if fids is not None and epoch > 0:
+            label += f"\nFD {fids[epoch - 1]:.1f}"
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle("the same noise vectors, epoch after epoch", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_confusion_matrix(
     matrix, class_names=None, *, normalize: bool = True, ax=None, title: str | None = "Confusion matrix"
 ):

@@ -11,6 +11,7 @@ import keras
 
 from course_utils import cache, config, models, training
 from course_utils import data as data_lib
+from course_utils import gan as gan_lib
 
 
 def _training_data(profile: config.Profile, seed: int):
@@ -174,9 +175,72 @@ def robust_cnn(
     )
 
 
+def dcgan(
+    profile: config.Profile | None = None,
+    *,
+    conditional: bool = False,
+    seed: int = config.DEFAULT_SEED,
+    retrain: bool = False,
+    verbose=2,
+    cache_dir=None,
+):
+    """The DCGAN of notebooks 03 and 08, trained on the profile's training images for the profile's
+    ``gan_epochs``; with ``conditional=True`` the class-conditional variant. Only the generator is
+    kept (the discriminator is needed for training, not for drawing).
+
+    While training it records the Fréchet distance to real test images after every epoch, in the
+    features of :func:`cnn` (trained first if not cached), and the same 16 noise vectors' images.
+
+    Returns:
+        ``(generator, record)``: ``record.history`` has ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``,
+        ``fid`` and ``epoch_seconds`` per epoch; ``record.arrays["samples"]`` has shape
+        ``(epochs + 1, 16, 28, 28, 1)`` (before training, then after each epoch), pixels in [0, 1].
+    """
+    profile = profile or config.get_profile()
+    num_classes = 10 if conditional else None
+    settings = {
+        **profile.gan_settings(),
+        "conditional": conditional,
+        "latent_dim": gan_lib.DEFAULT_LATENT_DIM,
+    }
+
+    def build():
+        config.set_seed(seed)
+        return gan_lib.build_generator(filters=profile.gan_filters, num_classes=num_classes)
+
+    def train(generator):
+        classifier, _ = cnn(profile, seed=seed, verbose=verbose)
+        (x_train, y_train), (x_test, _) = _training_data(profile, seed)
+        space = gan_lib.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)
+        model = gan_lib.GAN(
+            generator,
+            gan_lib.build_discriminator(filters=profile.gan_filters[::-1], num_classes=num_classes),
+            seed=seed,
+        )
+        model.compile()
+        history, samples = gan_lib.train(
+            model,
+            x_train,
+            y_train if conditional else None,
+            epochs=profile.gan_epochs,
+            batch_size=profile.batch_size,
+            space=space,
+            seed=seed,
+            verbose=verbose,
+        )
+        return history, {"samples": samples}
+
+    name = "dcgan_conditional" if conditional else "dcgan"
+    settings = {**settings, "seed": seed}
+    return cache.load_or_train(
+        name, settings, build, train, cache_dir=cache_dir, retrain=retrain, verbose=bool(verbose)
+    )
+
+
 MODELS = {
     "mlp": lambda profile, **kw: mlp(profile, **kw),
     "cnn": lambda profile, **kw: cnn(profile, **kw),
     "cnn_pgd": lambda profile, **kw: robust_cnn(profile, method="pgd", **kw),
     "cnn_fgsm_rs": lambda profile, **kw: robust_cnn(profile, method="fgsm_rs", **kw),
+    "dcgan": lambda profile, **kw: dcgan(profile, **kw),
 }

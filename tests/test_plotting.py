@@ -100,3 +100,14 @@ def test_compare_histories_draws_one_line_per_model_that_has_the_metric():
     all_ax, one_ax = fig.axes
     assert one_ax.get_lines()[0].get_color() == all_ax.get_lines()[1].get_color()
     plt.close("all")
+
+
+def test_plot_gan_evolution_keeps_first_and_last_epoch():
+    samples = np.random.default_rng(0).uniform(0, 1, (21, 12, 28, 28, 1))
+    fig = plotting.plot_gan_evolution(samples, fids=list(range(20)), max_rows=5, max_cols=4)
+    assert len(fig.axes) == 5 * 4
+    labels = [fig.axes[r * 4].get_ylabel() for r in range(5)]
+    assert labels[0] == "epoch 0" and labels[-1].startswith("epoch 20") and "FD 19.0" in labels[-1]
+    with pytest.raises(ValueError, match="epochs \\+ 1"):
+        plotting.plot_gan_evolution(samples[0])
+    plt.close("all")

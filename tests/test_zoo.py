@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from course_utils import config, data, zoo
+from course_utils import config, data, gan, zoo
 
 needs_data = pytest.mark.skipif(
     not data.DEBIAN_DIR.is_dir(), reason="Debian's dataset-fashion-mnist not installed"
@@ -51,3 +51,25 @@ def test_robust_cnn_trains_once_per_method_then_loads(tmp_path):
     np.testing.assert_array_equal(model(x, training=False), again(x, training=False))
     _, fast = zoo.robust_cnn(tiny, method="fgsm_rs", eps=0.1, cache_dir=tmp_path, verbose=0)
     assert not fast.from_cache and fast.key != record.key
+
+
+@needs_data
+@pytest.mark.slow
+def test_dcgan_trains_once_with_its_record_then_loads(tmp_path):
+    tiny = dataclasses.replace(
+        config.get_profile("quick"),
+        train_size=256,
+        test_size=100,
+        cnn_epochs=1,
+        gan_epochs=2,
+        gan_fid_images=50,
+    )
+    generator, record = zoo.dcgan(tiny, cache_dir=tmp_path, verbose=0)
+    again, cached = zoo.dcgan(tiny, cache_dir=tmp_path, verbose=0)
+    assert not record.from_cache and cached.from_cache
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "fid", "epoch_seconds"} <= set(cached.history)
+    assert len(cached.history["fid"]) == 2
+    assert cached.arrays["samples"].shape == (3, 16, 28, 28, 1)
+    np.testing.assert_array_equal(gan.sample(generator, 4, seed=0), gan.sample(again, 4, seed=0))
+    conditional, conditional_record = zoo.dcgan(tiny, conditional=True, cache_dir=tmp_path, verbose=0)
+    assert conditional_record.key != record.key and gan.num_classes_of(conditional) == 10
