@@ -334,6 +334,40 @@ class FixedNoiseSamples(keras.callbacks.Callback):
         return np.stack(self.images)
 
 
+def discriminator_as_classifier(discriminator: keras.Model) -> keras.Model:
+    """Wrap an unconditional discriminator as a two-class classifier on pixels in ``[0, 1]``.
+
+    Returns a model with logits ``(N, 2)``: class 0 "generated" (logit 0), class 1 "real" (the
+    discriminator's logit), so that ``softmax`` gives ``1 - D(x)`` and ``D(x)``. With it, the attacks
+    of :mod:`course_utils.attacks` apply to the discriminator unchanged.
+    """
+    if len(discriminator.inputs) > 1:
+        raise ValueError("Only an unconditional discriminator can be wrapped (it takes no labels).")
+    pixels = keras.Input(shape=IMAGE_SHAPE, name="pixels")
+    logit = discriminator(to_generator_range(pixels))
+    logits = keras.ops.concatenate([keras.ops.zeros_like(logit), logit], axis=-1)
+    return keras.Model(pixels, logits, name=f"{discriminator.name}_as_classifier")
+
+
+def nearest_neighbours(images, reference) -> tuple[np.ndarray, np.ndarray]:
+    """For each image, the index of the closest ``reference`` image (Euclidean, in pixels) and the
+    distance: the check that a generator has not simply memorised its training images.
+
+    Args:
+        images: ``(N, 28, 28, 1)``; reference: ``(M, 28, 28, 1)``; both in the same range.
+
+    Returns:
+        ``(indices (N,), distances (N,))``.
+    """
+    a = np.asarray(images, np.float32).reshape(len(images), -1)
+    b = np.asarray(reference, np.float32).reshape(len(reference), -1)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"images and reference differ in size: {a.shape[1]} vs {b.shape[1]} pixels.")
+    d2 = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T  # (N, M), no (N, M, 784) array
+    idx = d2.argmin(axis=1)
+    return idx, np.sqrt(np.maximum(d2[np.arange(len(a)), idx], 0.0))
+
+
 # -------------------------------------------------------------------------------------- quality
 def frechet_distance(features_a, features_b) -> float:
     """Fréchet distance between Gaussians fitted to two sets of feature vectors (in float64).

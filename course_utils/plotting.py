@@ -192,6 +192,83 @@ def plot_gan_evolution(samples, fids=None, *, max_rows: int = 8, max_cols: int =
     return fig
 
 
+def plot_gan_history(history, *, floor: float | None = None, ceiling: float | None = None):
+    """A GAN's training dynamics per epoch: the two losses, the discriminator's mean outputs, and
+    (when recorded) the Fréchet distance.
+
+    Args:
+        history: dict (or History) with ``d_loss``, ``g_loss``, ``d_real``, ``d_fake`` and optionally
+            ``fid``, as recorded by :func:`course_utils.gan.train`.
+        floor, ceiling: reference distances drawn as horizontal lines in the last panel.
+
+    Returns:
+        The figure. Dotted lines mark the values at the game's equilibrium (D = 1/2 everywhere):
+        2 ln 2 for the discriminator's loss, ln 2 for the generator's, 0.5 for both outputs.
+    """
+    hist = getattr(history, "history", history)
+    missing = {"d_loss", "g_loss", "d_real", "d_fake"} - set(hist)
+    if missing:
+        raise ValueError(f"The history lacks {sorted(missing)}; it has {sorted(hist)}.")
+    panels = 3 if "fid" in hist else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 3.3))
+    epochs = np.arange(1, len(hist["d_loss"]) + 1)
+    ax = axes[0]
+    ax.plot(epochs, hist["d_loss"], "o-", label="discriminator")
+    ax.plot(epochs, hist["g_loss"], "s--", label="generator (non-saturating)")
+    ax.axhline(2 * math.log(2), color="C0", ls=":", lw=1)
+    ax.axhline(math.log(2), color="C1", ls=":", lw=1)
+    ax.set_title("losses (dotted: equilibrium)", fontsize=10)
+    ax = axes[1]
+    ax.plot(epochs, hist["d_real"], "o-", color="C2", label="D(real image)")
+    ax.plot(epochs, hist["d_fake"], "s--", color="C3", label="D(generated image)")
+    ax.axhline(0.5, color="grey", ls=":", lw=1)
+    ax.set_ylim(0, 1)
+    ax.set_title("discriminator's mean probability 'real'", fontsize=10)
+    if panels == 3:
+        ax = axes[2]
+        ax.plot(epochs, hist["fid"], "o-", color="C4", label="generated vs real")
+        if ceiling is not None:
+            ax.axhline(ceiling, color="grey", ls="--", lw=1, label="ceiling: uniform noise")
+        if floor is not None:
+            ax.axhline(floor, color="black", ls=":", lw=1, label="floor: real vs real")
+        ax.set_yscale("log")
+        ax.set_title("Fréchet distance (log scale)", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_frequencies(predictions: dict, class_names=None, *, num_classes: int = 10, ax=None):
+    """Side-by-side bars: how often each class is predicted, for several sets of images.
+
+    Args:
+        predictions: ``{label: (N,) predicted class ids}``.
+        class_names: names for the x axis.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = _new_axes(ax, (9, 3.2))
+    width = 0.8 / max(1, len(predictions))
+    for i, (label, predicted) in enumerate(predictions.items()):
+        counts = np.bincount(np.asarray(predicted, dtype=np.int64).ravel(), minlength=num_classes)
+        ax.bar(np.arange(num_classes) + (i - (len(predictions) - 1) / 2) * width, 100 * counts / counts.sum(),
+               width=width, label=label)  # fmt: skip
+    ax.axhline(100 / num_classes, color="grey", ls=":", lw=1)
+    ax.set_xticks(np.arange(num_classes))
+    ax.set_xticklabels(class_names or range(num_classes), rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("share of images (%)")
+    ax.set_title("which class does the classifier see? (dotted: uniform)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
 def plot_confusion_matrix(
     matrix, class_names=None, *, normalize: bool = True, ax=None, title: str | None = "Confusion matrix"
 ):

@@ -191,6 +191,8 @@ def dcgan(
     While training it records the Fréchet distance to real test images after every epoch, in the
     features of :func:`cnn` (trained first if not cached), and the same 16 noise vectors' images.
 
+    The trained discriminator is cached beside it: :func:`dcgan_discriminator`.
+
     Returns:
         ``(generator, record)``: ``record.history`` has ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``,
         ``fid`` and ``epoch_seconds`` per epoch; ``record.arrays["samples"]`` has shape
@@ -228,6 +230,7 @@ def dcgan(
             seed=seed,
             verbose=verbose,
         )
+        cache.save(model.discriminator, f"{name}_discriminator", settings, cache_dir=cache_dir)
         return history, {"samples": samples}
 
     name = "dcgan_conditional" if conditional else "dcgan"
@@ -237,10 +240,34 @@ def dcgan(
     )
 
 
+def dcgan_discriminator(
+    profile: config.Profile | None = None,
+    *,
+    conditional: bool = False,
+    seed: int = config.DEFAULT_SEED,
+    verbose=2,
+    cache_dir=None,
+) -> keras.Model:
+    """The discriminator trained together with :func:`dcgan`'s generator (same arguments).
+
+    Trains the pair first when it is not cached. Returns the discriminator: images in ``[-1, 1]``
+    -> logits (use :func:`course_utils.gan.discriminator_as_classifier` for pixels in ``[0, 1]``).
+    """
+    profile = profile or config.get_profile()
+    _, record = dcgan(profile, conditional=conditional, seed=seed, verbose=verbose, cache_dir=cache_dir)
+    found = cache.load(f"{record.name}_discriminator", record.settings, cache_dir=cache_dir)
+    if found is None:  # a generator cached without its discriminator: train the pair again
+        _, record = dcgan(profile, conditional=conditional, seed=seed, verbose=verbose, cache_dir=cache_dir,
+                          retrain=True)  # fmt: skip
+        found = cache.load(f"{record.name}_discriminator", record.settings, cache_dir=cache_dir)
+    return found[0]
+
+
 MODELS = {
     "mlp": lambda profile, **kw: mlp(profile, **kw),
     "cnn": lambda profile, **kw: cnn(profile, **kw),
     "cnn_pgd": lambda profile, **kw: robust_cnn(profile, method="pgd", **kw),
     "cnn_fgsm_rs": lambda profile, **kw: robust_cnn(profile, method="fgsm_rs", **kw),
     "dcgan": lambda profile, **kw: dcgan(profile, **kw),
+    "dcgan_conditional": lambda profile, **kw: dcgan(profile, conditional=True, **kw),
 }

@@ -223,3 +223,23 @@ def test_frechet_monitor_logs_the_distance_every_epoch():
     monitor = gan.FrechetDistanceMonitor(gan.FeatureSpace(classifier, real, n=20))
     history = model.fit(real, batch_size=20, epochs=2, verbose=0, callbacks=[monitor])
     assert len(history.history["fid"]) == 2 and all(v >= 0 for v in history.history["fid"])
+
+
+def test_discriminator_as_classifier_gives_d_as_the_real_class_probability():
+    d = gan.build_discriminator(filters=(4, 4))
+    clf = gan.discriminator_as_classifier(d)
+    x = np.random.default_rng(0).uniform(0, 1, (5, 28, 28, 1)).astype("float32")
+    probs = np.asarray(keras.ops.softmax(clf(x)))
+    d_of_x = 1 / (1 + np.exp(-np.asarray(d(x * 2 - 1))))
+    np.testing.assert_allclose(probs[:, 1:], d_of_x, rtol=1e-5)
+    with pytest.raises(ValueError, match="unconditional"):
+        gan.discriminator_as_classifier(gan.build_discriminator(filters=(4, 4), num_classes=10))
+
+
+def test_nearest_neighbours_finds_the_copy():
+    rng = np.random.default_rng(0)
+    reference = rng.uniform(0, 1, (50, 28, 28, 1)).astype("float32")
+    images = reference[[7, 3]] + 0.01
+    idx, dist = gan.nearest_neighbours(images, reference)
+    np.testing.assert_array_equal(idx, [7, 3])
+    np.testing.assert_allclose(dist, 0.01 * 28, rtol=1e-3)

@@ -111,3 +111,16 @@ def test_plot_gan_evolution_keeps_first_and_last_epoch():
     with pytest.raises(ValueError, match="epochs \\+ 1"):
         plotting.plot_gan_evolution(samples[0])
     plt.close("all")
+
+
+def test_plot_gan_history_and_class_frequencies():
+    history = {"d_loss": [1.3, 1.2], "g_loss": [0.8, 0.9], "d_real": [0.6, 0.55], "d_fake": [0.4, 0.45]}
+    assert len(plotting.plot_gan_history(history).axes) == 2
+    fig = plotting.plot_gan_history({**history, "fid": [50.0, 20.0]}, floor=1.0, ceiling=100.0)
+    assert len(fig.axes) == 3 and len(fig.axes[2].get_lines()) == 3
+    with pytest.raises(ValueError, match="lacks"):
+        plotting.plot_gan_history({"d_loss": [1.0]})
+    fig = plotting.plot_class_frequencies({"real": [0, 1, 1, 2], "generated": [1, 1, 1, 1]}, num_classes=3)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    np.testing.assert_allclose(heights, [25, 50, 25, 0, 100, 0])
+    plt.close("all")

@@ -71,5 +71,7 @@ def test_dcgan_trains_once_with_its_record_then_loads(tmp_path):
     assert len(cached.history["fid"]) == 2
     assert cached.arrays["samples"].shape == (3, 16, 28, 28, 1)
     np.testing.assert_array_equal(gan.sample(generator, 4, seed=0), gan.sample(again, 4, seed=0))
+    discriminator = zoo.dcgan_discriminator(tiny, cache_dir=tmp_path, verbose=0)
+    assert discriminator(np.zeros((2, 28, 28, 1), "float32")).shape == (2, 1)
     conditional, conditional_record = zoo.dcgan(tiny, conditional=True, cache_dir=tmp_path, verbose=0)
     assert conditional_record.key != record.key and gan.num_classes_of(conditional) == 10
