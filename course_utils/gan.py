@@ -411,7 +411,7 @@ def class_entropy(predicted_classes, num_classes: int = 10) -> float:
     is equally frequent, 0 when all samples fall in one class (mode collapse)."""
     counts = np.bincount(np.asarray(predicted_classes, dtype=np.int64).ravel(), minlength=num_classes)
     p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
+    return float(max(0.0, -(p * np.log(p)).sum()))  # max: no "-0.0" for a single class
 
 
 @dataclasses.dataclass
