@@ -179,6 +179,7 @@ def dcgan(
     profile: config.Profile | None = None,
     *,
     conditional: bool = False,
+    feature_profile: config.Profile | None = None,
     seed: int = config.DEFAULT_SEED,
     retrain: bool = False,
     verbose=2,
@@ -189,7 +190,8 @@ def dcgan(
     kept (the discriminator is needed for training, not for drawing).
 
     While training it records the Fréchet distance to real test images after every epoch, in the
-    features of :func:`cnn` (trained first if not cached), and the same 16 noise vectors' images.
+    features of :func:`cnn` under ``feature_profile`` (default: ``profile``; trained first if not
+    cached), and the same 16 noise vectors' images.
 
     The trained discriminator is cached beside it: :func:`dcgan_discriminator`.
 
@@ -205,13 +207,16 @@ def dcgan(
         "conditional": conditional,
         "latent_dim": gan_lib.DEFAULT_LATENT_DIM,
     }
+    if feature_profile is not None and feature_profile.name != profile.name:
+        settings["feature_cnn"] = feature_profile.name  # only the recorded distances differ
+    feature_profile = feature_profile or profile
 
     def build():
         config.set_seed(seed)
         return gan_lib.build_generator(filters=profile.gan_filters, num_classes=num_classes)
 
     def train(generator):
-        classifier, _ = cnn(profile, seed=seed, verbose=verbose)
+        classifier, _ = cnn(feature_profile, seed=seed, verbose=verbose)
         (x_train, y_train), (x_test, _) = _training_data(profile, seed)
         space = gan_lib.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)
         model = gan_lib.GAN(
