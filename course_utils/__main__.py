@@ -18,6 +18,7 @@ import time
 def pretrain(args) -> int:
     from course_utils import config, zoo
 
+    args.models = args.models or list(zoo.MODELS)
     unknown = [m for m in args.models if m not in zoo.MODELS]
     if unknown:
         print(f"Unknown model(s) {', '.join(unknown)}; choose from {', '.join(zoo.MODELS)}.", file=sys.stderr)
@@ -37,8 +38,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("pretrain", help="train the course's models into the cache ahead of time")
-    p.add_argument("models", nargs="*", default=["mlp", "cnn", "cnn_pgd", "cnn_fgsm_rs"],
-                   help="mlp, cnn, cnn_pgd, cnn_fgsm_rs (default: all)")  # fmt: skip
+    p.add_argument(
+        "models",
+        nargs="*",
+        default=[],
+        help="mlp, cnn, cnn_pgd, cnn_fgsm_rs, dcgan, dcgan_conditional (default: all)",
+    )
     p.add_argument(
         "--profile", default=None, help="quick, standard or full (default: $COURSE_PROFILE or standard)"
     )

@@ -27,3 +27,13 @@ def test_pretrain_trains_into_the_cache_then_loads(tmp_path, monkeypatch, capsys
 def test_python_dash_m_course_utils_shows_its_help():
     out = subprocess.run([sys.executable, "-m", "course_utils", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "pretrain" in out.stdout
+
+
+def test_pretrain_help_names_every_zoo_model():
+    from course_utils import zoo
+
+    out = subprocess.run(
+        [sys.executable, "-m", "course_utils", "pretrain", "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 0
+    assert all(name in out.stdout for name in zoo.MODELS)
