@@ -1,10 +1,14 @@
 """The course's command line: ``python -m course_utils COMMAND``.
 
     python -m course_utils pretrain [--profile NAME] [MODEL ...]
+    python -m course_utils doctor [--profile NAME] [--no-speed]
 
 ``pretrain`` trains the course's models into the cache ahead of time (before a class, or in the
 background while you read), so that the notebooks load them in seconds. Models already in the
 cache are only loaded.
+
+``doctor`` checks this machine for the course (versions, device, profile, data, model cache) and
+estimates each notebook's running time from a short speed measurement.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ def pretrain(args) -> int:
     return 0
 
 
+def doctor(args) -> int:
+    from course_utils import doctor as doctor_lib
+
+    return doctor_lib.run(args.profile, probe=not args.no_speed)
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels; set before TensorFlow loads
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__.split("\n")[0])
@@ -48,6 +58,12 @@ def main(argv=None) -> int:
         "--profile", default=None, help="quick, standard or full (default: $COURSE_PROFILE or standard)"
     )
     p.set_defaults(run=pretrain)
+    p = commands.add_parser("doctor", help="check this machine for the course and estimate notebook times")
+    p.add_argument(
+        "--profile", default=None, help="profile to check (default: $COURSE_PROFILE or the device's)"
+    )
+    p.add_argument("--no-speed", action="store_true", help="skip the speed measurement (a few seconds)")
+    p.set_defaults(run=doctor)
     args = parser.parse_args(argv)
     return args.run(args)
 

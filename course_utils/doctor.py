@@ -1,0 +1,211 @@
+"""Is this machine ready for the course? ``python -m course_utils doctor`` answers.
+
+It checks the versions (Python, TensorFlow, Keras and its backend), the device, the chosen profile,
+whether Fashion-MNIST is on disk (without downloading), whether the model cache is writable, and
+measures how fast this machine trains the course's CNN, to estimate how long each notebook will
+take. Every problem comes with what to do about it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from course_utils import config
+from course_utils import data as data_lib
+
+#: Seconds per notebook on the reference machine (2-core AMD EPYC CPU, no GPU, TF 2.21, Keras 3.15),
+#: measured with ``tools/run_course.py``: ``(with the models already cached, extra on the first run)``.
+#: For 00–02 the first figure is a whole first run (its training included).
+REFERENCE_SECONDS = {
+    "quick": {
+        "00_setup_and_tour": (12, 0),
+        "01_neural_network_basics": (69, 0),
+        "02_convolutional_classifiers": (22, 0),
+        "03_generative_adversarial_networks": (36, 105),
+        "04_adversarial_examples_fgsm": (14, 0),
+        "05_pgd_attacks": (20, 0),
+        "06_adversarial_training": (163, 34),
+        "07_evaluating_robustness": (28, 0),
+        "08_the_classic_tf1_gan_snippet": (17, 0),
+    },
+    "standard": {
+        "00_setup_and_tour": (12, 0),
+        "01_neural_network_basics": (111, 0),
+        "02_convolutional_classifiers": (124, 443),
+        "03_generative_adversarial_networks": (58, 1482),
+        "04_adversarial_examples_fgsm": (22, 0),
+        "05_pgd_attacks": (223, 0),
+        "06_adversarial_training": (574, 4499),
+        "07_evaluating_robustness": (477, 0),
+        "08_the_classic_tf1_gan_snippet": (15, 0),
+    },
+}
+#: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds),
+#: from ``benchmarks/results/at_standard/results.json`` (``step_seconds.natural``).
+REFERENCE_STEP_SECONDS = 0.0612
+
+
+@dataclasses.dataclass
+class Check:
+    """One line of the report: what was checked, what was found, and what to do if it is not ok."""
+
+    name: str
+    found: str
+    ok: bool = True
+    fix: str = ""
+
+    def __str__(self) -> str:
+        line = f"  [{'ok' if self.ok else '!!'}] {self.name:12s} {self.found}"
+        return line if self.ok else f"{line}\n       -> {self.fix}"
+
+
+def check_versions() -> list[Check]:
+    """Python 3.11+, TensorFlow 2, Keras 3 on the TensorFlow backend, oneDNN kernels requested."""
+    import keras
+    import tensorflow as tf
+
+    checks = [
+        Check(
+            "Python",
+            platform.python_version(),
+            sys.version_info >= (3, 11),
+            "install Python 3.11 (see README)",
+        ),
+        Check("TensorFlow", tf.__version__, tf.__version__.startswith("2."), 'pip install -e ".[dev]"'),
+        Check("Keras", keras.__version__, keras.__version__.startswith("3."), 'pip install "keras>=3"'),
+    ]
+    backend = keras.backend.backend()
+    checks.append(
+        Check(
+            "backend", backend, backend == "tensorflow", "unset KERAS_BACKEND (the course runs on TensorFlow)"
+        )
+    )
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
+    checks.append(
+        Check(
+            "oneDNN",
+            f"TF_ENABLE_ONEDNN_OPTS={onednn or '(unset)'}",
+            onednn == "1",
+            "export TF_ENABLE_ONEDNN_OPTS=1 before starting Python (2-3x faster on AMD CPUs)",
+        )
+    )
+    return checks
+
+
+def check_data() -> Check:
+    """Fashion-MNIST found on disk (no download is attempted)."""
+    try:
+        folder = data_lib.locate_fashion_mnist(download=False)
+    except data_lib.DatasetNotFoundError as exc:
+        return Check("data", "Fashion-MNIST not found", False, str(exc).replace("\n", "\n          "))
+    return Check("data", f"Fashion-MNIST in {folder}")
+
+
+def check_cache() -> Check:
+    """The model cache folder exists (or can be created) and is writable."""
+    folder = config.cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".doctor-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check("model cache", str(folder), False, f"cannot write there ({exc}); set $COURSE_CACHE_DIR")
+    names = Counter(p.stem.rsplit("-", 1)[0] for p in folder.glob("*.keras"))
+    listed = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in sorted(names.items())) or "none yet"
+    return Check("model cache", f"{folder} ({sum(names.values())} trained models: {listed})")
+
+
+def step_seconds(*, batches: int = 12) -> float:
+    """Median seconds of one training step of the `standard` CNN on a batch of 128 random images."""
+    import keras
+
+    from course_utils import training, zoo
+
+    keras.utils.set_random_seed(0)
+    model = zoo.cnn_architecture(config.get_profile("standard"))
+    training.compile_classifier(model)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (128, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, 128)
+    model.train_on_batch(x, y)  # tracing and first-call costs
+    times = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def estimate_minutes(profile_name: str, speed_factor: float) -> dict[str, tuple[float, float]] | None:
+    """``{notebook: (minutes with cached models, extra minutes on the first run)}`` on a machine
+    ``speed_factor`` times slower than the reference one; ``None`` without reference timings."""
+    reference = REFERENCE_SECONDS.get(profile_name)
+    if reference is None:
+        return None
+    return {
+        nb: (cached * speed_factor / 60, first * speed_factor / 60)
+        for nb, (cached, first) in reference.items()
+    }
+
+
+def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int:
+    """Print the report; returns 0 when everything is ready, 1 otherwise."""
+    out = out or sys.stdout
+    checks = check_versions()
+    try:
+        profile = config.get_profile(profile_name)
+        from_env = bool(os.environ.get(config.PROFILE_ENV_VAR))
+        source = (
+            "--profile" if profile_name else (f"${config.PROFILE_ENV_VAR}" if from_env else "the default")
+        )
+        checks.append(Check("profile", f"{profile.name} ({source}): {profile.description}"))
+    except ValueError as exc:
+        profile = None
+        checks.append(
+            Check("profile", str(profile_name or os.environ.get(config.PROFILE_ENV_VAR)), False, str(exc))
+        )
+    checks.append(Check("device", config.device_summary()))
+    checks += [check_data(), check_cache()]
+    print("Course environment check", file=out)
+    for check in checks:
+        print(check, file=out)
+    if probe and profile is not None:
+        seconds = step_seconds()
+        factor = seconds / REFERENCE_STEP_SECONDS
+        print(
+            f"\nSpeed: a training step of the course's CNN takes {1000 * seconds:.0f} ms here, "
+            f"{factor:.1f}x the reference machine's {1000 * REFERENCE_STEP_SECONDS:.0f} ms (2-core CPU).",
+            file=out,
+        )
+        minutes = estimate_minutes(profile.name, factor)
+        if minutes is None:
+            print(f"No reference timings for the {profile.name!r} profile: it is meant for a GPU.", file=out)
+        else:
+            print(
+                f"Estimated minutes per notebook ({profile.name}): with cached models | first run", file=out
+            )
+            for notebook, (cached, first) in minutes.items():
+                print(f"  {notebook:38s} {cached:6.1f} | {cached + first:6.1f}", file=out)
+            print(
+                "Pre-train the cached models ahead of time: python -m course_utils pretrain "
+                f"--profile {profile.name}",
+                file=out,
+            )
+    problems = [c for c in checks if not c.ok]
+    print(f"\n{len(problems)} problem(s)." if problems else "\nReady.", file=out)
+    return 1 if problems else 0
+
+
+def repo_notebooks() -> list[Path]:
+    """The course's notebooks, when running from a checkout (for completeness checks)."""
+    root = config.repo_root()
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")) if root else []

@@ -1,0 +1,68 @@
+"""Tests for course_utils.doctor, the environment check behind ``python -m course_utils doctor``."""
+
+import io
+
+import pytest
+
+from course_utils import __main__ as cli
+from course_utils import config, data, doctor
+
+needs_data = pytest.mark.skipif(
+    not data.DEBIAN_DIR.is_dir(), reason="Debian's dataset-fashion-mnist not installed"
+)
+
+
+@needs_data
+def test_a_ready_machine_reports_ready(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    out = io.StringIO()
+    assert doctor.run("quick", probe=False, out=out) == 0
+    text = out.getvalue()
+    assert "Ready." in text and "Fashion-MNIST in" in text and "quick" in text
+    assert str(tmp_path) in text
+
+
+def test_missing_data_is_a_problem_that_says_what_to_do(tmp_path, monkeypatch):
+    def not_found(*args, **kwargs):
+        raise data.DatasetNotFoundError(
+            "Fashion-MNIST not found. Looked in: /nowhere\nFix: apt-get install ..."
+        )
+
+    monkeypatch.setattr(data, "locate_fashion_mnist", not_found)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    out = io.StringIO()
+    assert doctor.run("quick", probe=False, out=out) == 1
+    assert "/nowhere" in out.getvalue() and "problem(s)" in out.getvalue()
+
+
+def test_unknown_profile_and_missing_onednn_are_reported(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    out = io.StringIO()
+    assert doctor.run("fast", probe=False, out=out) == 1
+    text = out.getvalue()
+    assert "quick, standard, full" in text and "export TF_ENABLE_ONEDNN_OPTS=1" in text
+
+
+def test_estimates_scale_with_speed_and_cover_every_notebook():
+    slow = doctor.estimate_minutes("standard", 2.0)
+    fast = doctor.estimate_minutes("standard", 1.0)
+    assert all(slow[nb][0] == pytest.approx(2 * fast[nb][0]) for nb in fast)
+    assert doctor.estimate_minutes("full", 1.0) is None
+    notebooks = {p.stem for p in doctor.repo_notebooks()}
+    for profile in ("quick", "standard"):  # a new notebook needs its measured reference time
+        assert notebooks <= set(doctor.REFERENCE_SECONDS[profile]), notebooks - set(
+            doctor.REFERENCE_SECONDS[profile]
+        )
+
+
+def test_speed_probe_measures_a_positive_step_time():
+    assert 0 < doctor.step_seconds(batches=2) < 60
+
+
+def test_cli_runs_doctor(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    code = cli.main(["doctor", "--profile", "quick", "--no-speed"])
+    assert code in (0, 1) and "Course environment check" in capsys.readouterr().out
+    assert config.get_profile("quick").name == "quick"
