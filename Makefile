@@ -2,6 +2,7 @@
 #   make course   run every notebook headless -> build/executed/*.ipynb, build/html/*.html
 #   make test     lint, notebook cleanliness, unit tests, every notebook under nbval (quick profile)
 #   make lab      open JupyterLab on the notebooks
+#   make student  students' copies without solutions -> build/student/*.ipynb
 # Variables: PYTHON (interpreter that creates .venv, default python3), COURSE_PROFILE.
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: course test lab lint format check-notebooks clean-notebooks unit nbval benchmark clean venv
+.PHONY: course test student lab lint format check-notebooks clean-notebooks unit nbval benchmark clean venv
 
 venv: $(STAMP)
 
@@ -28,7 +29,11 @@ $(STAMP): pyproject.toml
 course: $(STAMP)
 	$(BIN)/python tools/run_course.py
 
-test: lint check-notebooks unit nbval
+test: lint check-notebooks unit student nbval
+
+# Students' copies: solution cells replaced by stubs; fails if any solution would leak.
+student: $(STAMP)
+	$(BIN)/python tools/student_build.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

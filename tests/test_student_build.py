@@ -1,0 +1,63 @@
+"""The student build (tools/student_build.py): solutions out, everything else in, nothing leaks."""
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("student_build", ROOT / "tools" / "student_build.py")
+student_build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(student_build)
+
+
+def _notebook(tags_after_heading=("solution", "solution")):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_markdown_cell("## Exercises\n\n**Exercise 1.** Write f.\n\n---\n## Solutions"),
+        nbformat.v4.new_code_cell(
+            "def f(x):\n    return secret_formula(x)", metadata={"tags": [tags_after_heading[0]]}
+        ),
+        nbformat.v4.new_markdown_cell("The answer is 42.", metadata={"tags": [tags_after_heading[1]]}),
+    ]
+    return nb
+
+
+def test_every_course_notebook_builds_without_a_solution_left(tmp_path):
+    assert student_build.main(["--out", str(tmp_path)]) == 0
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        instructor = nbformat.read(path, as_version=4)
+        student = nbformat.read(tmp_path / path.name, as_version=4)
+        assert len(student.cells) == len(instructor.cells)
+        solutions = [c for c in instructor.cells if "solution" in c.metadata.get("tags", [])]
+        assert len(solutions) >= 2, f"{path.name}: fewer than two exercises' solutions"
+        assert not any("solution" in c.metadata.get("tags", []) for c in student.cells)
+        assert student_build.leaks(instructor, student) == []
+
+
+def test_solution_cells_become_stubs_and_the_rest_is_kept():
+    nb = _notebook()
+    nb.cells[3].metadata["student_stub"] = "def f(x):\n    raise NotImplementedError"
+    student = student_build.student_copy(nb)
+    assert [c.source for c in student.cells[:3]] == [c.source for c in nb.cells[:3]]
+    assert student.cells[3].source == "def f(x):\n    raise NotImplementedError"
+    assert student.cells[4].source == student_build.TEXT_STUB
+    assert "secret_formula" not in "".join(c.source for c in student.cells)
+
+
+def test_an_untagged_cell_after_the_solutions_heading_is_refused(tmp_path):
+    nb = _notebook(tags_after_heading=("solution", "other"))
+    assert student_build.untagged_solutions(nb) == [4]
+    path = tmp_path / "99_x.ipynb"
+    nbformat.write(nb, path)
+    assert student_build.main(["--out", str(tmp_path / "out"), str(path)]) == 1
+    assert not (tmp_path / "out" / "99_x.ipynb").exists()
+
+
+def test_a_solution_line_copied_into_the_lesson_is_detected():
+    nb = _notebook()
+    student = student_build.student_copy(nb)
+    student.cells[1].source += "\n    return secret_formula(x)"
+    assert any("secret_formula" in problem for problem in student_build.leaks(nb, student))

@@ -1,0 +1,117 @@
+"""Build the students' copies of the notebooks: solutions replaced by a space for their own work.
+
+    python tools/student_build.py [--out build/student] [notebooks/03_*.ipynb ...]
+
+Every notebook ends with a "## Solutions" section. Each cell after that heading must carry the tag
+``solution`` (the build refuses a notebook where one does not, so that no answer can slip through
+untagged). In the student copy a solution code cell becomes a stub: the cell's
+``metadata["student_stub"]`` when it has one (for example the signature of the function to write,
+so that the check cell after it can say what is missing), else ``# Your code here``. A solution text
+cell becomes "*Your answer here.*". Everything else is kept as it is.
+
+The build then verifies its output: no cell tagged ``solution`` and no line of solution code is
+left. It exits with status 1 (and says where) if anything would leak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+TAG = "solution"
+DEFAULT_STUB = "# Your code here\n"
+TEXT_STUB = "*Your answer here.*"
+
+
+def is_solutions_heading(cell) -> bool:
+    return cell.cell_type == "markdown" and any(
+        line.strip().lower() == "## solutions" for line in cell.source.splitlines()
+    )
+
+
+def untagged_solutions(nb) -> list[int]:
+    """Indices of cells after the "## Solutions" heading that lack the ``solution`` tag."""
+    start = next((i for i, cell in enumerate(nb.cells) if is_solutions_heading(cell)), None)
+    if start is None:
+        return []
+    return [i for i in range(start + 1, len(nb.cells)) if TAG not in nb.cells[i].metadata.get("tags", [])]
+
+
+def student_copy(nb):
+    """A copy of ``nb`` with every solution cell replaced by a stub."""
+    copy = nbformat.from_dict(nb)
+    cells = []
+    for cell in copy.cells:
+        tags = cell.metadata.get("tags", [])
+        if TAG not in tags:
+            cells.append(cell)
+            continue
+        meta = {"tags": [t for t in tags if t != TAG] + ["student"]}
+        if cell.cell_type == "code":
+            stub = nbformat.v4.new_code_cell(cell.metadata.get("student_stub", DEFAULT_STUB), metadata=meta)
+        else:
+            stub = nbformat.v4.new_markdown_cell(TEXT_STUB, metadata=meta)
+        cells.append(stub)
+    copy.cells = cells
+    return copy
+
+
+def leaks(instructor, student) -> list[str]:
+    """What of the solutions survives in ``student``: tagged cells, or lines of solution code that
+    appear nowhere else in the instructor's notebook."""
+    problems = [
+        f"cell {i} is still tagged {TAG!r}"
+        for i, c in enumerate(student.cells)
+        if TAG in c.metadata.get("tags", [])
+    ]
+    lesson_lines = {
+        line.strip()
+        for c in instructor.cells
+        if TAG not in c.metadata.get("tags", [])
+        for line in c.source.splitlines()
+    }
+    student_lines = {line.strip() for c in student.cells for line in c.source.splitlines()}
+    for i, cell in enumerate(instructor.cells):
+        if TAG not in cell.metadata.get("tags", []) or cell.cell_type != "code":
+            continue
+        stub_lines = {line.strip() for line in cell.metadata.get("student_stub", DEFAULT_STUB).splitlines()}
+        for line in cell.source.splitlines():
+            line = line.strip()
+            if line and line not in lesson_lines and line not in stub_lines and line in student_lines:
+                problems.append(f"solution line of cell {i} survives: {line[:60]!r}")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = False
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        missing = untagged_solutions(nb)
+        if missing:
+            print(f"{path.name}: cells {missing} follow '## Solutions' but are not tagged {TAG!r}; tag them.")
+            failed = True
+            continue
+        student = student_copy(nb)
+        problems = leaks(nb, student)
+        if problems:
+            print(f"{path.name}: " + "; ".join(problems))
+            failed = True
+            continue
+        nbformat.write(student, args.out / path.name)
+        stubs = sum("student" in c.metadata.get("tags", []) for c in student.cells)
+        print(f"{path.name}: {stubs} solution cells replaced -> {args.out / path.name}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
