@@ -4,8 +4,9 @@
     python tools/nbclean.py --check notebooks/*.ipynb  # exit 1 if anything would change (CI)
 
 No outputs are committed: a cell whose result is deterministic checks it with an explicit
-``assert``, which nbval (``--nbval-lax``) runs like every other cell. Cell metadata keeps ``tags``
-and ``slideshow``; notebook metadata keeps a generic Python 3 kernelspec and the language name.
+``assert``, which nbval (``--nbval-lax``) runs like every other cell. Cell metadata keeps ``tags``,
+``slideshow`` and ``student_stub`` (the student build's starting code); notebook metadata keeps a
+generic Python 3 kernelspec and the language name.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-KEEP_CELL_METADATA = ("tags", "slideshow")
+KEEP_CELL_METADATA = ("tags", "slideshow", "student_stub")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
