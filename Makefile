@@ -3,6 +3,7 @@
 #   make test     lint, notebook cleanliness, unit tests, every notebook under nbval (quick profile)
 #   make lab      open JupyterLab on the notebooks
 #   make student  students' copies without solutions -> build/student/*.ipynb
+#   make slides   reveal.js decks that work offline -> build/slides/*.slides.html (after make course)
 # Variables: PYTHON (interpreter that creates .venv, default python3), COURSE_PROFILE.
 
 PYTHON ?= python3
@@ -16,7 +17,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: course test student lab lint format check-notebooks clean-notebooks unit nbval benchmark clean venv
+.PHONY: course test student slides lab lint format check-notebooks clean-notebooks unit nbval benchmark clean venv
 
 venv: $(STAMP)
 
@@ -30,6 +31,10 @@ course: $(STAMP)
 	$(BIN)/python tools/run_course.py
 
 test: lint check-notebooks unit student nbval
+
+# Slide decks from the executed notebooks of `make course` (or the clean ones); no CDN.
+slides: $(STAMP)
+	$(BIN)/python tools/build_slides.py
 
 # Students' copies: solution cells replaced by stubs; fails if any solution would leak.
 student: $(STAMP)
