@@ -32,6 +32,31 @@ def title_of(nb) -> str:
     return "untitled"
 
 
+def write_index(folder: Path, rows, profile: str) -> Path:
+    """The course map page: ``rows`` of ``(stem, title, seconds)``, one link per notebook (and to its
+    slide deck when ``build/slides`` has one)."""
+    slides = folder.parent / "slides"
+    items = "\n".join(
+        f'<li><a href="{html.escape(stem)}.html">{html.escape(title)}</a> '
+        + (
+            f'(<a href="../slides/{html.escape(stem)}.slides.html">slides</a>) '
+            if (slides / f"{stem}.slides.html").exists()
+            else ""
+        )
+        + f"<small>({seconds / 60:.1f} min)</small></li>"
+        for stem, title, seconds in rows
+    )
+    index = folder / "index.html"
+    index.write_text(
+        "<!doctype html><meta charset='utf-8'><title>Course map</title>"
+        "<style>body{font-family:sans-serif;max-width:46em;margin:2em auto}li{margin:.4em 0}</style>"
+        f"<h1>Adversarial examples, robustness and GANs</h1><p>Profile: {html.escape(profile)}</p>"
+        f"<ol start='0'>{items}</ol>",
+        encoding="utf-8",
+    )
+    return index
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", help="quick, standard or full (default: $COURSE_PROFILE)")
@@ -68,18 +93,7 @@ def main(argv=None) -> int:
         rows.append((path.stem, title_of(nb), seconds))
         print(f"  {seconds:.0f} s -> {args.out / 'html' / (path.stem + '.html')}", flush=True)
     profile = os.environ.get("COURSE_PROFILE", "default")
-    items = "\n".join(
-        f'<li><a href="{html.escape(stem)}.html">{html.escape(title)}</a> '
-        f"<small>({seconds / 60:.1f} min)</small></li>"
-        for stem, title, seconds in rows
-    )
-    (args.out / "html" / "index.html").write_text(
-        "<!doctype html><meta charset='utf-8'><title>Course map</title>"
-        "<style>body{font-family:sans-serif;max-width:46em;margin:2em auto}li{margin:.4em 0}</style>"
-        f"<h1>Adversarial examples, robustness and GANs</h1><p>Profile: {html.escape(profile)}</p>"
-        f"<ol start='0'>{items}</ol>",
-        encoding="utf-8",
-    )
+    write_index(args.out / "html", rows, profile)
     (args.out / "timings.json").write_text(
         json.dumps({"profile": profile, "seconds": {stem: s for stem, _, s in rows}}, indent=1)
     )

@@ -1,0 +1,82 @@
+"""The rendered course as a browser sees it: headless Chromium opens the course map and a slide
+deck, served from a local folder with the network blocked, and takes screenshots. The test fails
+when a page is blank or asks for a file that is not there."""
+
+import functools
+import importlib.util
+import shutil
+import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import matplotlib.image
+import nbformat
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _LoggingHandler(SimpleHTTPRequestHandler):
+    requests: list = []
+
+    def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
+        pass
+
+    def send_response(self, code, message=None):
+        type(self).requests.append((self.path, code))
+        super().send_response(code, message)
+
+
+def _screenshot(url: str, png: Path) -> np.ndarray:
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # no network but this server
+         "--virtual-time-budget=8000", "--window-size=1280,800", f"--screenshot={png}", url],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return matplotlib.image.imread(png)[..., :3]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
+    site = tmp_path / "site"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# 99 · A deck\n\nMaths: $\\nabla_x L$", metadata={"slideshow": {"slide_type": "slide"}}
+        ),
+        nbformat.v4.new_code_cell("print('hello')", metadata={"slideshow": {"slide_type": "-"}}),
+    ]
+    source = tmp_path / "99_deck.ipynb"
+    nbformat.write(nb, source)
+    _tool("build_slides").build([source], site / "slides")
+    (site / "html").mkdir(parents=True)
+    _tool("run_course").write_index(site / "html", [("99_deck", "99 · A deck", 30.0)], "quick")
+
+    handler = functools.partial(_LoggingHandler, directory=str(site))
+    _LoggingHandler.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for page in ("html/index.html", "slides/99_deck.slides.html"):
+            pixels = _screenshot(f"{base}/{page}", tmp_path / (Path(page).stem + ".png"))
+            assert pixels.std() > 0.02, f"{page} renders blank"
+    finally:
+        server.shutdown()
+    missing = [path for path, code in _LoggingHandler.requests if code >= 400 and "favicon" not in path]
+    assert not missing, f"resources that cannot load: {missing}"
+    loaded = [path for path, _ in _LoggingHandler.requests]
+    assert any(path.endswith("reveal.js") for path in loaded) and any("MathJax.js" in path for path in loaded)
+    assert any("slides" in path for path in loaded) and "/html/index.html" in loaded
