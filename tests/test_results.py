@@ -1,0 +1,27 @@
+"""Reading the course's measured results back (course_utils.results)."""
+
+import json
+
+import pytest
+
+from course_utils import config, results
+
+
+def test_robustness_cost_rows_match_the_benchmark_file():
+    rows = {row["model"]: row for row in results.robustness_cost()}
+    raw = json.loads((results.results_dir() / "at_standard" / "results.json").read_text())
+    assert set(rows) == set(raw["models"])
+    assert rows["natural"]["time_vs_natural"] == 1.0
+    for key, row in rows.items():
+        assert row["clean"] == raw["models"][key]["clean"]
+        assert 0 <= row["worst_case"] <= row["pgd50x10"] <= row["pgd20"] <= row["clean"] <= 1
+    assert rows["pgd_at"]["step_cost"] == raw["step_cost_in_natural_steps"]["pgd_at"]
+
+
+def test_outside_a_checkout_the_error_says_where_the_results_live(monkeypatch):
+    monkeypatch.setattr(config, "repo_root", lambda: None)
+    with pytest.raises(FileNotFoundError, match="benchmarks/results"):
+        results.load("cnn_standard.json")
+    monkeypatch.undo()
+    with pytest.raises(FileNotFoundError, match="run the benchmark"):
+        results.load("no_such_file.json")
