@@ -173,6 +173,13 @@ def sample(generator: keras.Model, n: int | None = None, *, labels=None, z=None,
     return np.concatenate(images).astype("float32")
 
 
+def cycling_labels(generator: keras.Model, n: int) -> np.ndarray | None:
+    """Labels ``0, 1, ..., K-1, 0, 1, ...`` (``n`` of them) for a conditional generator with ``K``
+    classes, so that every class is drawn equally often; ``None`` for an unconditional one."""
+    num_classes = num_classes_of(generator)
+    return np.arange(n) % num_classes if num_classes else None
+
+
 # ------------------------------------------------------------------------------------- training
 def discriminator_loss(real_logits, fake_logits):
     """``-log D(x) - log(1 - D(G(z)))``, averaged, from logits (D = sigmoid of the logit).
@@ -315,10 +322,7 @@ class FixedNoiseSamples(keras.callbacks.Callback):
 
     def _draw(self):
         generator = self.model.generator
-        labels = None
-        if num_classes_of(generator):
-            labels = np.arange(self.n) % num_classes_of(generator)
-        return sample(generator, z=self._z, labels=labels)
+        return sample(generator, z=self._z, labels=cycling_labels(generator, self.n))
 
     def on_train_begin(self, logs=None):
         self._z = np.random.default_rng(self.seed).standard_normal(
@@ -537,9 +541,7 @@ class FrechetDistanceMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         generator = self.model.generator
-        labels = None
-        if num_classes_of(generator):
-            labels = np.arange(self.space.n) % num_classes_of(generator)
+        labels = cycling_labels(generator, self.space.n)
         fid = self.space.distance(sample(generator, self.space.n, labels=labels, seed=self.seed))
         if logs is not None:
             logs["fid"] = fid
