@@ -6,9 +6,17 @@ course's reference implementation, prints what is right or what is wrong with a 
 the check says which error, and what usually causes it.
 
     from course_utils import checks
-    checks.check_fgsm_l2(my_fgsm_l2)          # notebook 04, exercise 2
-    checks.check_l2_projection(project_l2_images)  # notebook 05, exercise 1
-    checks.check_gan_losses(my_d_loss, my_g_loss)  # notebook 03, exercise 1
+    checks.check_class_means(class_means)                 # notebook 00, exercise 1
+    checks.check_line_gradient(loss, dw, db)              # notebook 01, exercise 1 (numbers by hand)
+    checks.check_layer_sizes(cnn, shape, conv_params, features_params)  # notebook 02, exercise 1
+    checks.check_gan_losses(my_d_loss, my_g_loss)         # notebook 03, exercise 1
+    checks.check_fgsm_l2(my_fgsm_l2)                      # notebook 04, exercise 2
+    checks.check_l2_projection(project_l2_images)         # notebook 05, exercise 1
+    checks.check_gan_code_checker(check_gan_code)         # notebook 08, exercise 1
+    checks.check_repaired_d_loss(repaired_d_loss)         # notebook 08, exercise 2
+
+Where you write numbers rather than a function (01, 02), leave them as ``None`` until you have them:
+the check then says what it still needs.
 """
 
 from __future__ import annotations
@@ -230,3 +238,234 @@ def check_gan_losses(d_loss_fn, g_loss_fn) -> bool:
             ],
         )
     return _say(True, ["Both losses match course_utils.gan, and stay finite for very confident logits."])
+
+
+def _missing(**values) -> list[str]:
+    return [name for name, value in values.items() if value is None]
+
+
+def _number(value) -> float:
+    return float(_as_array(value).sum())
+
+
+# ----------------------------------------------------------------------- mean image per class (00)
+def check_class_means(fn) -> bool:
+    """Check ``fn(x, y)``: the mean image of every class, shape ``(10, 28, 28, 1)``, row ``c`` the
+    average of the images with label ``c``."""
+    rng = np.random.default_rng(4)
+    y = np.concatenate([np.arange(10), rng.integers(0, 10, 30)])
+    rng.shuffle(y)
+    x = rng.uniform(0, 1, (len(y), 28, 28, 1)).astype("float32")
+    expected = np.stack([x[y == c].mean(axis=0) for c in range(10)])
+    result, error = _call(fn, x, y)
+    if error:
+        return _say(False, [error])
+    out = _as_array(result)
+    if out.shape != expected.shape:
+        hint = {
+            (10,): "You averaged over the pixels too: average over the images of a class only (axis=0).",
+            (28, 28, 1): "That is one image: compute one mean per class (x[y == c] for c in range(10)).",
+        }.get(out.shape, "Stack one mean image per class: np.stack([... for c in range(10)]).")
+        return _say(False, [f"Your result has shape {out.shape}; expected {expected.shape}.", hint])
+    if np.allclose(out, expected, atol=1e-5):
+        return _say(True, ["Ten mean images, in class order, to within 1e-5."])
+    if np.allclose(out, x.mean(axis=0, keepdims=True), atol=1e-5):
+        return _say(False, ["Every row is the mean of *all* images: select one class with x[y == c]."])
+    wrong = [c for c in range(10) if not np.allclose(out[c], expected[c], atol=1e-5)]
+    order = [c for c in range(10) if any(np.allclose(out[c], expected[k], atol=1e-5) for k in range(10))]
+    if len(order) == 10:
+        return _say(False, ["The means are right but in the wrong order: row c must be class c."])
+    return _say(
+        False, [f"Rows {wrong} differ from the mean of their class's images (x[y == c].mean(axis=0))."]
+    )
+
+
+# ------------------------------------------------------------------ a gradient by hand (01)
+LINE_XS = (0.0, 1.0, 2.0, 3.0)
+LINE_YS = (1.0, 3.0, 5.0, 7.0)
+
+
+def check_line_gradient(loss, dw, db, *, w: float = 0.85, b: float = 0.4, xs=LINE_XS, ys=LINE_YS) -> bool:
+    """Check hand-computed ``loss``, ``dL/dw`` and ``dL/db`` of the mean squared error
+    ``L = mean((w * x + b - y) ** 2)`` of notebook 01's four points at ``w``, ``b``.
+    Numbers or scalar tensors; ``None`` for one you have not computed yet."""
+    missing = _missing(loss=loss, dw=dw, db=db)
+    if missing:
+        return _say(
+            False, [f"Not written yet: {', '.join(missing)} still None. Put your numbers in, then rerun."]
+        )
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    n = len(xs)
+    residual = w * xs + b - ys
+    ref = {"loss": np.mean(residual**2), "dw": 2 * np.mean(residual * xs), "db": 2 * np.mean(residual)}
+    yours = {"loss": _number(loss), "dw": _number(dw), "db": _number(db)}
+    lines = []
+    for name, value in yours.items():
+        r = ref[name]
+        if math.isclose(value, r, rel_tol=1e-3, abs_tol=1e-4):
+            continue
+        if math.isclose(value, -r, rel_tol=1e-3):
+            lines.append(f"{name}: the sign is flipped. The residual is prediction - target, w*x + b - y.")
+        elif name == "loss" and math.isclose(value, r * n, rel_tol=1e-3):
+            lines.append(
+                f"loss: {value:g} is the sum of the squared residuals; the loss is their mean (/ {n})."
+            )
+        elif name != "loss" and math.isclose(value, r / 2, rel_tol=1e-3):
+            lines.append(f"{name}: the factor 2 from the square is missing (d/dp (p - y)^2 = 2 (p - y)).")
+        elif name != "loss" and math.isclose(value, r * n, rel_tol=1e-3):
+            lines.append(f"{name}: you summed over the {n} points; the loss is a mean, so divide by {n}.")
+        elif name == "dw" and math.isclose(value, ref["db"], rel_tol=1e-3):
+            lines.append("dw: each residual must be multiplied by its own x (the chain rule through w * x).")
+        else:
+            lines.append(f"{name}: {value:g} is not right. Write out the residuals w*x + b - y first.")
+    if lines:
+        return _say(False, lines)
+    return _say(True, [f"loss {ref['loss']:g}, dL/dw {ref['dw']:g}, dL/db {ref['db']:g}: all three match."])
+
+
+# ------------------------------------------------------------- sizes of the CNN's layers (02)
+def check_layer_sizes(cnn, conv_shape=None, conv_params=None, features_params=None) -> bool:
+    """Check hand-computed sizes of ``cnn`` (built by ``models.build_cnn``): the output shape of
+    ``conv1_1`` per image, e.g. ``(28, 28, 32)``, its parameter count, and the ``features`` layer's
+    parameter count. ``None`` for one you have not computed yet."""
+    missing = _missing(conv_shape=conv_shape, conv_params=conv_params, features_params=features_params)
+    if missing:
+        return _say(
+            False, [f"Not written yet: {', '.join(missing)} still None. Put your numbers in, then rerun."]
+        )
+    conv, features = cnn.get_layer("conv1_1"), cnn.get_layer("features")
+    shape = tuple(int(d) for d in conv.output.shape[1:])
+    filters, channels = shape[-1], int(conv.input.shape[-1])
+    kernel = int(np.prod(conv.kernel_size)) * channels * filters
+    flat, dense = int(features.input.shape[-1]), int(features.units)
+    try:
+        given_shape = tuple(int(d) for d in conv_shape if d is not None)
+        conv_params, features_params = int(conv_params), int(features_params)
+    except (TypeError, ValueError):
+        return _say(False, ["Give the shape as a tuple such as (28, 28, 8) and the counts as whole numbers."])
+    lines = []
+    if given_shape != shape:
+        if given_shape[:2] != shape[:2]:
+            lines.append(
+                f"conv1_1 shape: {given_shape}; 'same' padding keeps the image size, so it is "
+                f"{shape[:2]} with one channel per filter."
+            )
+        else:
+            lines.append(f"conv1_1 shape: {given_shape}; one output channel per filter: {shape}.")
+    if int(conv_params) != conv.count_params():
+        if int(conv_params) == kernel + filters and not conv.use_bias:
+            lines.append(
+                "conv1_1 parameters: this convolution has no bias, because BatchNorm follows it and "
+                "its shift does the bias's job: only the 3x3 weights count."
+            )
+        elif int(conv_params) == kernel:
+            lines.append("conv1_1 parameters: add one bias per filter.")
+        else:
+            lines.append(
+                f"conv1_1 parameters: {conv_params}. Each filter has 3 x 3 x {channels} weights"
+                + (" and one bias." if conv.use_bias else " (no bias here: BatchNorm follows).")
+            )
+    if int(features_params) != features.count_params():
+        if int(features_params) == flat * dense:
+            lines.append(f"features parameters: add one bias per unit (+{dense}).")
+        else:
+            lines.append(
+                f"features parameters: {features_params}. The Dense layer sees the flattened last "
+                f"feature map ({flat} values: each 2x2 pooling halves the side, rounding down) "
+                f"times {dense} units, plus {dense} biases."
+            )
+    if lines:
+        return _say(False, lines)
+    return _say(
+        True,
+        [f"conv1_1 {shape}, {conv.count_params()} parameters; features {features.count_params()}: right."],
+    )
+
+
+# --------------------------------------------------------------- a checker for GAN code (08)
+_CLEAN = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.reduce_mean(x)\n"
+_UNDEFINED = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.reduce_mean(x) + offset\n"
+_TF1 = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.log(x)\n"
+_TWICE = (
+    "import tensorflow as tf\n\n\ndef block(x):\n"
+    "    x = tf.keras.layers.Dense(8, name='dense_a')(x)\n"
+    "    return tf.keras.layers.Dense(8, name='dense_a')(x)\n"
+)
+
+
+def check_gan_code_checker(fn) -> bool:
+    """Check ``fn(source) -> list[str]`` of notebook 08: no warning for clean code, and one that names
+    the culprit for an undefined name, a TF1-only API (``tf.log``) and a layer name given twice."""
+    lines = []
+    for label, source, culprit in (
+        ("clean code", _CLEAN, None),
+        ("an undefined name", _UNDEFINED, "offset"),
+        ("a TF1-only API", _TF1, "tf.log"),
+        ("a layer name used twice", _TWICE, "dense_a"),
+    ):
+        result, error = _call(fn, source)
+        if error:
+            return _say(False, [f"On {label}: {error}"])
+        if not isinstance(result, list | tuple) or not all(isinstance(w, str) for w in result):
+            return _say(False, [f"Return a list of warning strings; on {label} you returned {result!r:.80}."])
+        if culprit is None and result:
+            lines.append(f"False alarm on clean code: {result}. Only report what is wrong.")
+        elif culprit is not None and not any(culprit in w for w in result):
+            lines.append(f"Missed {label}: no warning mentions {culprit!r} in\n{source}")
+    if lines:
+        return _say(False, lines)
+    return _say(
+        True, ["Quiet on clean code; names the undefined name, the TF1 API and the repeated layer name."]
+    )
+
+
+# ------------------------------------------------------------ the repaired snippet loss (08)
+def check_repaired_d_loss(fn) -> bool:
+    """Check ``fn(real_logits, fake_logits)``: the discriminator loss the snippet meant,
+    ``mean(-log D(x) - log(1 - D(G(z))))`` with ``D = sigmoid(logit)``, on moderate logits; and that
+    its gradient with respect to the fake logits is ``sigmoid(fake) / N``, not zero."""
+    import tensorflow as tf
+
+    from course_utils import gan
+
+    rng = np.random.default_rng(5)
+    real = tf.constant(rng.normal(0, 1.5, (8, 1)), tf.float32)
+    fake = tf.Variable(rng.normal(0, 1.5, (8, 1)).astype("float32"))
+    try:
+        with tf.GradientTape() as tape:
+            value, error = _call(fn, real, fake)
+        if error:
+            return _say(False, [error])
+        grad = tape.gradient(value, fake)
+    except Exception as exc:  # noqa: BLE001 - e.g. a NumPy result the tape cannot follow
+        return _say(
+            False, [f"Computing the gradient failed ({type(exc).__name__}): use TensorFlow ops only."]
+        )
+    value = _number(value)
+    ref = float(gan.discriminator_loss(real, fake))
+    if not np.isfinite(value):
+        return _say(
+            False, ["Your loss is NaN or inf: the log of a *logit* can be negative. Apply tf.sigmoid first."]
+        )
+    if grad is None or np.allclose(grad.numpy(), 0.0):
+        return _say(
+            False,
+            [
+                "Your loss does not depend on fake_logits: that is the snippet's bug. A discriminator "
+                "must also be trained to reject generated images: add -log(1 - D(G(z)))."
+            ],
+        )
+    if not math.isclose(value, ref, rel_tol=1e-4):
+        if math.isclose(value, float(gan.discriminator_loss(fake, real)), rel_tol=1e-4):
+            return _say(False, ["Real and fake are swapped: real images should get D(x) -> 1."])
+        if math.isclose(value, 8 * ref, rel_tol=1e-4):
+            return _say(False, ["You summed over the batch; average instead (tf.reduce_mean)."])
+        return _say(False, [f"Loss {value:.4f}, expected {ref:.4f} = mean(-log D(x) - log(1 - D(G(z))))."])
+    expected_grad = tf.sigmoid(fake).numpy() / len(real)
+    if not np.allclose(grad.numpy(), expected_grad, rtol=1e-3, atol=1e-6):
+        return _say(
+            False, ["The value is right but its gradient is not: compute it with TensorFlow ops only."]
+        )
+    return _say(
+        True, [f"Loss {value:.4f} matches gan.discriminator_loss; d loss / d fake = sigmoid(fake) / N > 0."]
+    )

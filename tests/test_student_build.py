@@ -61,3 +61,26 @@ def test_a_solution_line_copied_into_the_lesson_is_detected():
     student = student_build.student_copy(nb)
     student.cells[1].source += "\n    return secret_formula(x)"
     assert any("secret_formula" in problem for problem in student_build.leaks(nb, student))
+
+
+def test_every_check_stub_runs_and_answers_in_words(capsys):
+    """A student who runs a checked exercise before writing anything gets advice, not a traceback."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from course_utils import checks, models
+
+    namespace = {"checks": checks, "np": np, "tf": tf, "keras": keras}
+    namespace["cnn"] = models.build_cnn(filters=(8, 16), dense_units=16)  # notebook 02's stub uses it
+    stubs = {}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            stub = cell.metadata.get("student_stub", "")
+            if "checks.check_" in stub:
+                stubs[f"{path.name[:2]}: {stub.splitlines()[0]}"] = stub
+    assert len(stubs) >= 8, sorted(stubs)
+    for name, stub in stubs.items():
+        exec(compile(stub, name, "exec"), dict(namespace))  # noqa: S102 - the course's own stubs
+        out = capsys.readouterr().out
+        assert "Not written yet" in out, (name, out)
