@@ -1,9 +1,10 @@
-"""The rendered course as a browser sees it: headless Chromium opens the course map and a slide
-deck, served from a local folder with the network blocked, and takes screenshots. The test fails
-when a page is blank or asks for a file that is not there."""
+"""The rendered course as a browser sees it: headless Chromium opens the course map, a notebook page
+and a slide deck, served from a local folder with the network blocked, and takes screenshots. The
+test fails when a page is blank, refers to a network address, or asks for a file that is not there."""
 
 import functools
 import importlib.util
+import re
 import shutil
 import subprocess
 import threading
@@ -62,7 +63,12 @@ def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
     nbformat.write(nb, source)
     _tool("build_slides").build([source], site / "slides")
     (site / "html").mkdir(parents=True)
-    _tool("run_course").write_index(site / "html", [("99_deck", "99 · A deck", 30.0)], "quick")
+    run_course = _tool("run_course")
+    run_course.render_html(nb, site / "html", "99_deck")
+    run_course.write_index(site / "html", [("99_deck", "99 · A deck", 30.0)], "quick")
+    for page in [*(site / "html").glob("*.html"), *(site / "slides").glob("*.html")]:
+        remote = re.findall(r"""(?:src|href)=["']((?:https?:)?//(?!127\.0\.0\.1)[^"']*)""", page.read_text())
+        assert not remote, f"{page.name} loads from the network: {remote}"
 
     handler = functools.partial(_LoggingHandler, directory=str(site))
     _LoggingHandler.requests = []
@@ -70,7 +76,7 @@ def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        for page in ("html/index.html", "slides/99_deck.slides.html"):
+        for page in ("html/index.html", "html/99_deck.html", "slides/99_deck.slides.html"):
             pixels = _screenshot(f"{base}/{page}", tmp_path / (Path(page).stem + ".png"))
             assert pixels.std() > 0.02, f"{page} renders blank"
     finally:
@@ -80,3 +86,4 @@ def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
     loaded = [path for path, _ in _LoggingHandler.requests]
     assert any(path.endswith("reveal.js") for path in loaded) and any("MathJax.js" in path for path in loaded)
     assert any("slides" in path for path in loaded) and "/html/index.html" in loaded
+    assert any(path.startswith("/html/_static/mathjax/MathJax.js") for path in loaded)

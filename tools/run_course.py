@@ -4,6 +4,11 @@
 
 Writes ``build/executed/<name>.ipynb``, ``build/html/<name>.html`` and ``build/html/index.html``
 (the course map with links). The profile comes from ``--profile`` or ``$COURSE_PROFILE``.
+
+The HTML pages work offline: MathJax is copied from ``jupyter-server-mathjax`` into
+``build/html/_static/mathjax`` and the page template (``tools/html_template``) loads nothing from a
+CDN. Running a few notebooks updates their pages and keeps the others on the course map: timings
+accumulate in ``build/timings.json`` (per profile).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import html
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,6 +27,8 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = Path(__file__).resolve().parent / "html_template"
+MATHJAX_URL = "_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
 
 
 def title_of(nb) -> str:
@@ -57,6 +65,42 @@ def write_index(folder: Path, rows, profile: str) -> Path:
     return index
 
 
+def html_exporter() -> HTMLExporter:
+    """nbconvert's HTML exporter with the course's offline template."""
+    return HTMLExporter(
+        extra_template_basedirs=[str(TEMPLATE_DIR.parent)],
+        template_name=TEMPLATE_DIR.name,
+        mathjax_url=MATHJAX_URL,
+    )
+
+
+def render_html(nb, folder: Path, stem: str, exporter: HTMLExporter | None = None) -> Path:
+    """Write ``folder/<stem>.html`` for the notebook ``nb``, with MathJax in ``folder/_static``."""
+    import jupyter_server_mathjax
+
+    mathjax = folder / "_static" / "mathjax"
+    if not mathjax.exists():
+        shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", mathjax)
+    body, _ = (exporter or html_exporter()).from_notebook_node(nb, resources={"metadata": {"name": stem}})
+    target = folder / f"{stem}.html"
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def merged_timings(path: Path, profile: str, seconds: dict[str, float]) -> dict[str, float]:
+    """Earlier timings of the same profile from ``path``, updated with ``seconds``; saved back."""
+    previous = {}
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+            previous = saved["seconds"] if saved.get("profile") == profile else {}
+        except (ValueError, KeyError):
+            previous = {}  # a damaged record is rebuilt from this run
+    merged = {**previous, **seconds}
+    path.write_text(json.dumps({"profile": profile, "seconds": merged}, indent=1))
+    return merged
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", help="quick, standard or full (default: $COURSE_PROFILE)")
@@ -70,8 +114,8 @@ def main(argv=None) -> int:
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     (args.out / "executed").mkdir(parents=True, exist_ok=True)
     (args.out / "html").mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
-    rows, failed = [], []
+    exporter = html_exporter()
+    seconds_of, failed = {}, []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         print(f"running {path.name} ...", flush=True)
@@ -88,15 +132,17 @@ def main(argv=None) -> int:
             print(f"  FAILED: {type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}")
         seconds = time.perf_counter() - start
         nbformat.write(nb, args.out / "executed" / path.name)
-        body, _ = exporter.from_notebook_node(nb)
-        (args.out / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
-        rows.append((path.stem, title_of(nb), seconds))
-        print(f"  {seconds:.0f} s -> {args.out / 'html' / (path.stem + '.html')}", flush=True)
+        page = render_html(nb, args.out / "html", path.stem, exporter)
+        seconds_of[path.stem] = seconds
+        print(f"  {seconds:.0f} s -> {page}", flush=True)
     profile = os.environ.get("COURSE_PROFILE", "default")
+    timings = merged_timings(args.out / "timings.json", profile, seconds_of)
+    rows = [
+        (p.stem, title_of(nbformat.read(p, as_version=4)), timings[p.stem])
+        for p in sorted((args.out / "executed").glob("[0-9][0-9]_*.ipynb"))
+        if p.stem in timings and (args.out / "html" / f"{p.stem}.html").exists()
+    ]
     write_index(args.out / "html", rows, profile)
-    (args.out / "timings.json").write_text(
-        json.dumps({"profile": profile, "seconds": {stem: s for stem, _, s in rows}}, indent=1)
-    )
     print(f"index: {args.out / 'html' / 'index.html'}")
     if failed:
         print("failed notebooks: " + ", ".join(failed))
