@@ -33,3 +33,24 @@ def test_notebook_pages_bring_their_own_mathjax(tmp_path):
     assert run_course.MATHJAX_URL in page
     assert (tmp_path / "_static" / "mathjax" / "MathJax.js").exists()
     assert "cdnjs" not in page and "require.min.js" not in page and "jsdelivr" not in page
+
+
+def test_tensorflow_start_up_logs_are_removed_and_nothing_else():
+    logs = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795656736.674631   31000 port.cc:153] oneDNN custom operations are on.\n"
+        "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with "
+        "the appropriate compiler flags.\n"
+        "E0000 00:00:1795656741.739647   31000 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR\n"
+    )
+    warning = "/tmp/x.py:3: UserWarning: the model ends in a softmax\n"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import tensorflow"), nbformat.v4.new_code_cell("f()")]
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text=logs)]
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=logs + warning),
+        nbformat.v4.new_output("stream", name="stdout", text="I0000 printed by the lesson\n"),
+    ]
+    assert run_course.strip_tensorflow_logs(nb) == 8
+    assert nb.cells[0].outputs == []
+    assert [o["text"] for o in nb.cells[1].outputs] == [warning, "I0000 printed by the lesson\n"]

@@ -7,8 +7,9 @@ Writes ``build/executed/<name>.ipynb``, ``build/html/<name>.html`` and ``build/h
 
 The HTML pages work offline: MathJax is copied from ``jupyter-server-mathjax`` into
 ``build/html/_static/mathjax`` and the page template (``tools/html_template``) loads nothing from a
-CDN. Running a few notebooks updates their pages and keeps the others on the course map: timings
-accumulate in ``build/timings.json`` (per profile).
+CDN. TensorFlow's C++ start-up log lines are removed from the saved outputs. Running a few
+notebooks updates their pages and keeps the others on the course map: timings accumulate in
+``build/timings.json`` (per profile).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import html
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -29,6 +31,13 @@ from nbconvert import HTMLExporter
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "html_template"
 MATHJAX_URL = "_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+# TensorFlow's C++ start-up log lines (absl format: I0000 12:00:00.000 123 file.cc:45] ...), which no
+# environment variable silences in TF 2.21. They say nothing about the lesson.
+TF_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.]+:\d+\] .*"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$"
+)
 
 
 def title_of(nb) -> str:
@@ -63,6 +72,27 @@ def write_index(folder: Path, rows, profile: str) -> Path:
         encoding="utf-8",
     )
     return index
+
+
+def strip_tensorflow_logs(nb) -> int:
+    """Remove TensorFlow's C++ start-up log lines from the stderr outputs of ``nb`` (in place); an
+    output left empty is dropped. Everything else printed to stderr is kept. Returns lines removed."""
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = output["text"].splitlines(keepends=True)
+                clean = [line for line in lines if not TF_LOG_LINE.match(line.rstrip("\n"))]
+                removed += len(lines) - len(clean)
+                if not clean:
+                    continue
+                output["text"] = "".join(clean)
+            kept.append(output)
+        cell["outputs"] = kept
+    return removed
 
 
 def html_exporter() -> HTMLExporter:
@@ -131,6 +161,7 @@ def main(argv=None) -> int:
             failed.append(path.name)
             print(f"  FAILED: {type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}")
         seconds = time.perf_counter() - start
+        strip_tensorflow_logs(nb)
         nbformat.write(nb, args.out / "executed" / path.name)
         page = render_html(nb, args.out / "html", path.stem, exporter)
         seconds_of[path.stem] = seconds
