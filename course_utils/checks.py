@@ -3,7 +3,7 @@
 Each ``check_*`` runs your function on a tiny case whose answer is known, compares it with the
 course's reference implementation, prints what is right or what is wrong with a hint, and returns
 ``True`` when everything matches. It never shows you a bare traceback: if your function raises,
-the check says which error, and what usually causes it.
+returns nothing or returns something of the wrong kind, the check says so and what usually causes it.
 
     from course_utils import checks
     checks.check_class_means(class_means)                 # notebook 00, exercise 1
@@ -17,13 +17,23 @@ the check says which error, and what usually causes it.
 
 Where you write numbers rather than a function (01, 02), leave them as ``None`` until you have them:
 the check then says what it still needs.
+
+The budgets in the tiny cases (ε = 0.7, not 1) are chosen so that a formula with ε in the wrong
+place (ε², 1/ε, or no ε) gives a different answer from the right one.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+
+NOT_WRITTEN = "Not written yet: replace `raise NotImplementedError` with your code, then run the cell again."
+
+
+class _Problem(Exception):
+    """An answer that cannot be checked further; the message is the advice for the student."""
 
 
 def _say(ok: bool, lines: list[str]) -> bool:
@@ -32,29 +42,365 @@ def _say(ok: bool, lines: list[str]) -> bool:
     return ok
 
 
-def _call(fn, *args, **kwargs):
-    """Run the student's function; returns (result, message) with message set when it raised."""
-    try:
-        return fn(*args, **kwargs), None
-    except NotImplementedError:
+def _never_raises(check):
+    """Turn every failure inside ``check`` into advice printed by ``_say`` (and ``False``)."""
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except _Problem as problem:
+            return _say(False, [str(problem)])
+        except Exception as exc:  # noqa: BLE001 - an answer of an unexpected kind: advice, not a traceback
+            return _say(
+                False,
+                [
+                    f"Your answer could not be checked ({type(exc).__name__}: {str(exc)[:160]}). "
+                    "Compare its type and shape with what the exercise asks for."
+                ],
+            )
+
+    return wrapper
+
+
+_HINTS = {
+    "TypeError": "check your function's arguments and the types you combine.",
+    "ValueError": "check the shapes: images are (N, 28, 28, 1), labels (N,).",
+    "InvalidArgumentError": "a TensorFlow shape or dtype mismatch: cast to float32 before combining.",
+    "NameError": "a name is not defined: did you run the cells above, or misspell a variable?",
+    "AttributeError": "that object has no such attribute or method (a NumPy array and a TensorFlow tensor "
+    "have different methods: np.asarray(t), tf.convert_to_tensor(a)).",
+}
+
+
+def _hint(exc: Exception, hints: dict | None) -> str:
+    message = str(exc)
+    if "NoneType" in message:
         return (
-            None,
-            "Not written yet: replace `raise NotImplementedError` with your code, then run the cell again.",
+            "something is None. tape.gradient returns None when the tape did not watch x "
+            "(tape.watch(x)) or the loss was computed outside the `with` block; a function without "
+            "`return` gives None too."
         )
+    if "norm" in message.lower() and ("dimension" in message.lower() or "axis" in message.lower()):
+        return (
+            "np.linalg.norm and tf.norm take at most two axes. For one norm per image use "
+            "sqrt(sum(d**2, axis=(1, 2, 3), keepdims=True))."
+        )
+    return {**_HINTS, **(hints or {})}.get(
+        type(exc).__name__, "read the message and check the formula in the exercise text."
+    )
+
+
+def _call(fn, *args, hints: dict | None = None):
+    """Run the student's function. Raises ``_Problem`` with advice when it raises or returns None."""
+    try:
+        result = fn(*args)
+    except NotImplementedError:
+        raise _Problem(NOT_WRITTEN) from None
     except Exception as exc:  # noqa: BLE001 - any error becomes advice, not a traceback
+        raise _Problem(
+            f"Your function raised {type(exc).__name__}: {str(exc)[:200]}\n  Hint: {_hint(exc, hints)}"
+        ) from None
+    if result is None:
+        raise _Problem("Your function returned None: did you forget `return`?")
+    return result
+
+
+def _array(value, what: str = "your result") -> np.ndarray:
+    """``value`` as a float64 array, or a ``_Problem`` that says why it is not one."""
+    if isinstance(value, tuple | list) and len(value) > 0 and hasattr(value[0], "shape"):
+        shapes = {tuple(getattr(v, "shape", ())) for v in value}
+        if len(shapes) > 1 or len(value) < 4:
+            raise _Problem(
+                f"{what.capitalize()} is a {type(value).__name__} of {len(value)} items; return one value."
+            )
+    if isinstance(value, str | dict | set):
+        raise _Problem(f"{what.capitalize()} is a {type(value).__name__}; return an array (or a tensor).")
+    try:
+        return np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise _Problem(f"{what.capitalize()} cannot be read as one array of numbers ({exc}).") from None
+
+
+def _scalar(value, what: str) -> float:
+    """One number from ``value`` (a number, a scalar tensor or array), else a ``_Problem``."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise _Problem(f"{what}: give a plain number such as -9.85, not the text {value!r}.") from None
+    out = _array(value, what)
+    if out.size != 1:
+        raise _Problem(f"{what} should be one number; you gave {out.size} values (shape {out.shape}).")
+    return float(out.reshape(()))
+
+
+def _missing(**values) -> list[str]:
+    return [name for name, value in values.items() if value is None]
+
+
+# ----------------------------------------------------------------------- mean image per class (00)
+@_never_raises
+def check_class_means(fn) -> bool:
+    """Check ``fn(x, y)``: the mean image of every class, shape ``(10, 28, 28, 1)``, row ``c`` the
+    average of the images with label ``c``."""
+    rng = np.random.default_rng(4)
+    y = np.concatenate([np.arange(10), rng.integers(0, 10, 30)])
+    rng.shuffle(y)
+    x = rng.uniform(0, 1, (len(y), 28, 28, 1)).astype("float32")
+    expected = np.stack([x[y == c].mean(axis=0) for c in range(10)])
+    out = _array(_call(fn, x, y))
+    if out.shape != expected.shape:
         hint = {
-            "TypeError": "check your function's arguments and the types you combine (NumPy vs tensors).",
-            "ValueError": "check the shapes: images are (N, 28, 28, 1), labels (N,).",
-            "InvalidArgumentError": "a TensorFlow shape or dtype mismatch: cast images to float32.",
-            "NameError": "a name is not defined: did you run the cells above, or misspell a variable?",
-            "AttributeError": "a NumPy array and a TensorFlow tensor have different methods "
-            "(use np.asarray(t) or tf.convert_to_tensor(a)).",
-        }.get(type(exc).__name__, "read the message and check the formula in the exercise text.")
-        return None, f"Your function raised {type(exc).__name__}: {str(exc)[:200]}\n  Hint: {hint}"
+            (10,): "You averaged over the pixels too: average over the images of a class only (axis=0).",
+            (28, 28, 1): "That is one image: compute one mean per class.",
+            (10, 28, 28): "Keep the channel axis: each mean image has shape (28, 28, 1).",
+            (10, 1, 28, 28, 1): "keepdims=True added an axis: average without it.",
+        }.get(out.shape, "Stack one mean image per class, in class order.")
+        return _say(False, [f"Your result has shape {out.shape}; expected {expected.shape}.", hint])
+    if np.allclose(out, expected, atol=1e-5):
+        return _say(True, ["Ten mean images, in class order, to within 1e-5."])
+    if np.allclose(out, x.mean(axis=0, keepdims=True), atol=1e-5):
+        return _say(
+            False, ["Every row is the mean of *all* images: select the images of one class (y == c)."]
+        )
+    matches = [
+        next((k for k in range(10) if np.allclose(out[c], expected[k], atol=1e-5)), None) for c in range(10)
+    ]
+    if sorted(m for m in matches if m is not None) == list(range(10)):
+        return _say(False, ["The ten means are right but in the wrong order: row c must be class c."])
+    wrong = [c for c in range(10) if matches[c] != c]
+    return _say(
+        False,
+        [
+            f"Rows {wrong} are not the mean of their class's images. Compute from the arguments x and y "
+            "(the check passes its own small data set, not x_train)."
+        ],
+    )
 
 
-def _as_array(value):
-    return np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
+# ------------------------------------------------------------------ a gradient by hand (01)
+LINE_XS = (0.0, 1.0, 2.0, 3.0)
+LINE_YS = (1.0, 3.0, 5.0, 7.0)
+
+
+@_never_raises
+def check_line_gradient(loss, dw, db, *, w: float = 0.85, b: float = 0.4, xs=LINE_XS, ys=LINE_YS) -> bool:
+    """Check hand-computed ``loss``, ``dL/dw`` and ``dL/db`` of the mean squared error
+    ``L = mean((w * x + b - y) ** 2)`` of notebook 01's four points at ``w``, ``b``.
+    Numbers or scalar tensors; ``None`` for one you have not computed yet."""
+    missing = _missing(loss=loss, dw=dw, db=db)
+    if missing:
+        return _say(False, [f"Not written yet: {', '.join(missing)} still None. Fill in your numbers."])
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    n = len(xs)
+    residual = w * xs + b - ys
+    ref = {"loss": np.mean(residual**2), "dw": 2 * np.mean(residual * xs), "db": 2 * np.mean(residual)}
+    yours = {"loss": _scalar(loss, "loss"), "dw": _scalar(dw, "dw"), "db": _scalar(db, "db")}
+
+    def close(a, b):
+        return math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4)
+
+    lines = []
+    if close(yours["dw"], ref["db"]) and close(yours["db"], ref["dw"]) and not close(ref["dw"], ref["db"]):
+        lines.append("dw and db are swapped: dL/dw multiplies each residual by its x, dL/db does not.")
+        yours["dw"], yours["db"] = ref["dw"], ref["db"]
+    if yours["loss"] < 0:
+        lines.append("loss: a mean of squares cannot be negative.")
+        yours["loss"] = ref["loss"]
+    for name, value in yours.items():
+        r = ref[name]
+        if close(value, r):
+            continue
+        if close(value, -r):
+            lines.append(f"{name}: the sign is flipped. The residual is prediction - target, w*x + b - y.")
+        elif name == "loss" and close(value, r * n):
+            lines.append(f"loss: {value:g} is the sum of the squared residuals; the loss is their mean.")
+        elif name != "loss" and close(value, r / 2):
+            lines.append(f"{name}: the factor 2 from the square is missing (d/dp (p - y)^2 = 2 (p - y)).")
+        elif name != "loss" and close(value, r * n):
+            lines.append(f"{name}: you summed over the {n} points; the loss is a mean, so divide by {n}.")
+        elif name == "dw" and close(value, ref["db"]):
+            lines.append("dw: each residual must be multiplied by its own x (the chain rule through w * x).")
+        else:
+            lines.append(f"{name}: {value:g} is not right. Write out the residuals w*x + b - y first.")
+    if lines:
+        return _say(False, lines)
+    return _say(True, [f"loss {ref['loss']:g}, dL/dw {ref['dw']:g}, dL/db {ref['db']:g}: all three match."])
+
+
+# ------------------------------------------------------------- sizes of the CNN's layers (02)
+def _count(value, what: str) -> int:
+    number = _scalar(value, what)
+    if number != int(number):
+        raise _Problem(f"{what}: {number:g} is not a whole number; parameter counts are.")
+    return int(number)
+
+
+@_never_raises
+def check_layer_sizes(cnn, conv_shape=None, conv_params=None, features_params=None) -> bool:
+    """Check hand-computed sizes of ``cnn`` (built by ``models.build_cnn``): the output shape of
+    ``conv1_1`` per image, e.g. ``(28, 28, 32)``, its parameter count, and the ``features`` layer's
+    parameter count. ``None`` for one you have not computed yet."""
+    missing = _missing(conv_shape=conv_shape, conv_params=conv_params, features_params=features_params)
+    if missing:
+        return _say(False, [f"Not written yet: {', '.join(missing)} still None. Fill in your numbers."])
+    try:
+        conv, features = cnn.get_layer("conv1_1"), cnn.get_layer("features")
+    except (ValueError, AttributeError):
+        raise _Problem(
+            "Pass the course's CNN (from zoo.cnn or models.build_cnn): it has layers named "
+            "'conv1_1' and 'features'."
+        ) from None
+    shape = tuple(int(d) for d in conv.output.shape[1:])
+    filters, channels = shape[-1], int(conv.input.shape[-1])
+    kernel = int(np.prod(conv.kernel_size)) * channels * filters
+    flat, dense = int(features.input.shape[-1]), int(features.units)
+    try:
+        given_shape = tuple(int(d) for d in conv_shape if d is not None)
+    except (TypeError, ValueError):
+        raise _Problem("Give the shape as a tuple of whole numbers, such as (28, 28, 8).") from None
+    conv_params, features_params = (
+        _count(conv_params, "conv_params"),
+        _count(features_params, "features_params"),
+    )
+    lines = []
+    if given_shape != shape:
+        if len(given_shape) == 4 and given_shape[1:] == shape:
+            lines.append(
+                f"conv1_1 shape: give the shape of one image's output, without the batch axis: {shape}."
+            )
+        elif given_shape == (shape[2], shape[0], shape[1]):
+            lines.append("conv1_1 shape: Keras puts the channels last: (height, width, channels).")
+        elif given_shape[:2] != shape[:2]:
+            lines.append(
+                f"conv1_1 shape: {given_shape}; 'same' padding keeps the image size, so it is "
+                f"{shape[:2]} with one channel per filter."
+            )
+        else:
+            lines.append(f"conv1_1 shape: {given_shape}; one output channel per filter.")
+    if conv_params != conv.count_params():
+        if conv_params == kernel + filters and not conv.use_bias:
+            lines.append(
+                "conv1_1 parameters: this convolution has no bias, because BatchNorm follows it and "
+                "its shift does the bias's job: only the 3x3 weights count."
+            )
+        elif conv_params == kernel:
+            lines.append("conv1_1 parameters: add one bias per filter.")
+        else:
+            lines.append(
+                f"conv1_1 parameters: {conv_params}. Each filter has 3 x 3 x {channels} weights"
+                + (" and one bias." if conv.use_bias else " (no bias here: BatchNorm follows).")
+            )
+    if features_params != features.count_params():
+        if features_params == flat * dense:
+            lines.append(f"features parameters: add one bias per unit (+{dense}).")
+        else:
+            lines.append(
+                f"features parameters: {features_params}. The Dense layer sees the flattened last "
+                "feature map (each 2x2 pooling halves the side, rounding down) and has one weight per "
+                "input and unit, plus one bias per unit."
+            )
+    if lines:
+        return _say(False, lines)
+    return _say(
+        True,
+        [f"conv1_1 {shape}, {conv.count_params()} parameters; features {features.count_params()}: right."],
+    )
+
+
+# ------------------------------------------------------------------------------ GAN losses (03)
+def _one_loss(value, what: str) -> float:
+    out = _array(value, what)
+    if out.size != 1:
+        raise _Problem(
+            f"{what} should be one number (average over the batch with tf.reduce_mean); "
+            f"yours has shape {out.shape}."
+        )
+    return float(out.reshape(()))
+
+
+@_never_raises
+def check_gan_losses(d_loss_fn, g_loss_fn) -> bool:
+    """Check ``d_loss_fn(real_logits, fake_logits)`` = mean(-log D(x)) + mean(-log(1 - D(G(z)))) and
+    ``g_loss_fn(fake_logits)`` = mean(-log D(G(z))), with ``D = sigmoid(logit)``, computed safely
+    (also for very confident logits, where an epsilon or a clip inside the log gives wrong values)."""
+    import tensorflow as tf
+
+    from course_utils import gan
+
+    rng = np.random.default_rng(3)
+    real = tf.constant(rng.normal(0, 2, (16, 1)), tf.float32)
+    fake = tf.constant(rng.normal(0, 2, (16, 1)), tf.float32)
+    lines = []
+    values = {}
+    for name, fn, args in (
+        ("Discriminator loss", d_loss_fn, (real, fake)),
+        ("Generator loss", g_loss_fn, (fake,)),
+    ):
+        try:
+            values[name] = _one_loss(_call(fn, *args), name)
+        except _Problem as problem:
+            lines.append(f"{name}: {problem}")
+    if lines:
+        return _say(False, lines)
+    d, g = values["Discriminator loss"], values["Generator loss"]
+    d_ref, g_ref = float(gan.discriminator_loss(real, fake)), float(gan.generator_loss(fake))
+    if not math.isclose(d, d_ref, rel_tol=1e-4):
+        if math.isclose(d, float(gan.discriminator_loss(fake, real)), rel_tol=1e-4):
+            lines.append("Discriminator loss: real and fake are swapped; real images should get D(x) -> 1.")
+        elif math.isclose(d, d_ref * 16, rel_tol=1e-4):
+            lines.append("Discriminator loss: you summed over the batch; average instead (tf.reduce_mean).")
+        elif math.isclose(d, d_ref / 2, rel_tol=1e-4):
+            lines.append(
+                "Discriminator loss: half the expected value. The course adds the two means (real and "
+                "fake); it does not average them."
+            )
+        else:
+            lines.append(
+                f"Discriminator loss: {d:.4f}, expected {d_ref:.4f}: the real images' term plus the "
+                "generated images' term, each averaged over its batch."
+            )
+    if not math.isclose(g, g_ref, rel_tol=1e-4):
+        if math.isclose(g, float(tf.reduce_mean(-tf.math.softplus(fake))), rel_tol=1e-4):
+            lines.append(
+                "Generator loss: that is the saturating log(1 - D(G(z))); use the non-saturating "
+                "-log D(G(z))."
+            )
+        elif math.isclose(g, -g_ref, rel_tol=1e-4):
+            lines.append("Generator loss: wrong sign; the generator *minimises* -log D(G(z)).")
+        elif math.isclose(g, g_ref * 16, rel_tol=1e-4):
+            lines.append("Generator loss: you summed over the batch; average instead (tf.reduce_mean).")
+        else:
+            lines.append(f"Generator loss: {g:.4f}, expected {g_ref:.4f} = mean of -log D(G(z)).")
+    if lines:
+        return _say(False, lines)
+    extreme = tf.constant([[-200.0], [200.0]]), tf.constant([[200.0], [-200.0]])
+    try:
+        d_big = _one_loss(_call(d_loss_fn, *extreme), "Discriminator loss")
+        g_big = _one_loss(_call(g_loss_fn, extreme[1]), "Generator loss")
+    except _Problem as problem:
+        return _say(False, [f"Right on ordinary logits, but with very confident logits (±200): {problem}"])
+    d_big_ref, g_big_ref = float(gan.discriminator_loss(*extreme)), float(gan.generator_loss(extreme[1]))
+    if not (np.isfinite(d_big) and np.isfinite(g_big)):
+        return _say(
+            False,
+            [
+                "The values match on ordinary logits, but for very confident logits (±200) your "
+                "losses overflow to inf or NaN: log(sigmoid(l)) underflows. Compute from logits "
+                "with tf.math.softplus: -log(sigmoid(l)) = softplus(-l)."
+            ],
+        )
+    if not (math.isclose(d_big, d_big_ref, rel_tol=1e-3) and math.isclose(g_big, g_big_ref, rel_tol=1e-3)):
+        return _say(
+            False,
+            [
+                f"For very confident logits (±200) your losses are {d_big:.1f} and {g_big:.1f}, expected "
+                f"{d_big_ref:.1f} and {g_big_ref:.1f}. An epsilon or a clip inside the log caps the loss "
+                "(and flattens its gradient); compute from the logits with tf.math.softplus instead."
+            ],
+        )
+    return _say(True, ["Both losses match course_utils.gan, also for very confident logits."])
 
 
 # ------------------------------------------------------------------------------ FGSM in L2 (04)
@@ -68,87 +414,98 @@ def _linear_model():
     return model
 
 
+@_never_raises
 def check_fgsm_l2(fn) -> bool:
     """Check ``fn(model, x, y, eps)``: one FGSM step in the L2 norm, ``clip(x + eps * g / ||g||_2, 0, 1)``
-    per image, with ``g`` the gradient of the cross-entropy (from logits) with respect to ``x``."""
+    per image, with ``g`` the gradient of the cross-entropy (from logits, true labels ``y``) with
+    respect to ``x``."""
     from course_utils import attacks
 
     model = _linear_model()
     rng = np.random.default_rng(1)
-    x = rng.uniform(0.3, 0.7, (4, 28, 28, 1)).astype("float32")  # away from 0 and 1: no clipping at eps=1
+    x = rng.uniform(0.3, 0.7, (4, 28, 28, 1)).astype("float32")  # away from 0 and 1: no clipping
     y = np.array([0, 3, 5, 9])
-    eps = 1.0
-    result, error = _call(fn, model, x, y, eps)
-    if error:
-        return _say(False, [error])
-    out = _as_array(result)
+    eps = 0.7
+    out = _array(_call(fn, model, x, y, eps))
     if out.shape != x.shape:
-        return _say(
-            False, [f"Your result has shape {out.shape}; it should have the images' shape {x.shape}."]
-        )
-    reference = _as_array(attacks.fgsm(model, x, y, eps=eps, norm=2))
+        raise _Problem(f"Your result has shape {out.shape}; it should have the images' shape {x.shape}.")
+    reference = _array(attacks.fgsm(model, x, y, eps=eps, norm=2))
     if np.allclose(out, reference, atol=1e-5):
         edge = rng.uniform(0.0, 1.0, (4, 28, 28, 1)).astype("float32")  # now with pixels near 0 and 1
-        edge_out, error = _call(fn, model, edge, y, 3.0)
-        if error:
-            return _say(False, ["Right on the first case, but: " + error])
-        edge_out = _as_array(edge_out)
+        try:
+            edge_out = _array(_call(fn, model, edge, y, 3.0))
+        except _Problem as problem:
+            return _say(False, [f"Right on the first case, but with eps = 3: {problem}"])
         if edge_out.min() < -1e-6 or edge_out.max() > 1 + 1e-6:
-            return _say(
-                False, ["The step is right, but pixels leave [0, 1]: clip the result (tf.clip_by_value)."]
+            raise _Problem("The step is right, but pixels leave [0, 1]: clip the result (tf.clip_by_value).")
+        if not np.allclose(edge_out, _array(attacks.fgsm(model, edge, y, eps=3.0, norm=2)), atol=1e-5):
+            raise _Problem(
+                "Right for images away from 0 and 1, but not near them: take the full step first, then "
+                "clip the result to [0, 1] once."
             )
         return _say(
             True, ["Your step matches attacks.fgsm(..., norm=2) to within 1e-5, and stays in [0, 1]."]
         )
+    if not np.isfinite(out).all():
+        raise _Problem(
+            "Your result contains NaN or inf: a division by a zero norm. Is the gradient zero? Compute "
+            "the loss from the logits with the true labels, inside the tape."
+        )
     delta = (out - x).reshape(len(x), -1)
     lengths = np.linalg.norm(delta, axis=1)
-    lines = []
-    linf = _as_array(attacks.fgsm(model, x, y, eps=eps))  # what using the sign gives
+    if np.all(lengths < 1e-7):
+        raise _Problem("The images did not move: add eps times the normalised gradient to x.")
+    linf = _array(attacks.fgsm(model, x, y, eps=eps))  # what using the sign gives
     if np.allclose(out, linf, atol=1e-5) or np.allclose(
         np.abs(delta), np.abs(delta).max(axis=1, keepdims=True)
     ):
-        lines.append(
+        raise _Problem(
             "Every pixel moved by the same amount: that is the sign of the gradient (L∞ FGSM). "
             "For L2, move along the gradient itself, divided by its L2 length."
         )
-    elif not np.allclose(lengths, eps, rtol=1e-3):
-        lines.append(
-            f"Each image should move by exactly eps = {eps} in L2 length; yours moved by "
-            f"{np.round(lengths, 3).tolist()}. Normalise per image: divide by the norm over axes "
-            "(1, 2, 3), keepdims=True, not over the whole batch."
-        )
-    else:
-        ref_delta = (reference - x).reshape(len(x), -1)
-        cosine = np.sum(delta * ref_delta, axis=1) / (lengths * np.linalg.norm(ref_delta, axis=1))
-        if np.all(cosine < -0.99):
-            lines.append(
-                "You moved in the opposite direction: FGSM *adds* the gradient, to increase the loss."
+    if not np.allclose(lengths, eps, rtol=1e-3):
+        if math.isclose(float(np.sqrt((lengths**2).sum())), eps, rel_tol=1e-3):
+            advice = (
+                "you took one norm over the whole batch. Normalise per image: the norm over axes "
+                "(1, 2, 3), keepdims=True."
             )
+        elif np.allclose(lengths, 1.0, rtol=1e-3):
+            advice = "each image moved by exactly 1: multiply the unit direction by eps."
         else:
-            lines.append(
-                "The length is right but the direction is not. Take the gradient of the cross-entropy "
-                "of the *logits* (from_logits=True) with respect to the input, with the true labels."
-            )
-    return _say(False, lines)
+            advice = "normalise the gradient of each image to length 1, then multiply by eps."
+        raise _Problem(
+            f"Each image should move by exactly eps = {eps} in L2 length; yours moved by "
+            f"{np.round(lengths, 3).tolist()}: {advice}"
+        )
+    ref_delta = (reference - x).reshape(len(x), -1)
+    cosine = np.sum(delta * ref_delta, axis=1) / (lengths * np.linalg.norm(ref_delta, axis=1))
+    if np.all(cosine < -0.99):
+        raise _Problem("You moved in the opposite direction: FGSM *adds* the gradient, to increase the loss.")
+    raise _Problem(
+        "The length is right but the direction is not. Take the gradient of the cross-entropy "
+        "of the *logits* (from_logits=True) with respect to the input, with the true labels."
+    )
 
 
 # --------------------------------------------------------------------------- L2 projection (05)
+@_never_raises
 def check_l2_projection(fn) -> bool:
     """Check ``fn(x_adv, x, eps)``: project each image of ``x_adv`` onto the L2 ball of radius
     ``eps`` around the same image of ``x`` (norm over all pixels of each image)."""
     rng = np.random.default_rng(2)
     x = rng.uniform(0, 1, (5, 28, 28, 1))
-    scales = np.array([0.001, 0.01, 1.0, 3.0, 10.0])[:, None, None, None]  # 2 inside, 3 outside eps=1
+    scales = np.array([0.001, 0.01, 1.0, 3.0, 10.0])[:, None, None, None]  # 2 inside, 3 outside eps
     direction = rng.normal(size=x.shape)
     direction /= np.sqrt((direction**2).sum(axis=(1, 2, 3), keepdims=True))
     x_adv = x + scales * direction
-    eps = 1.0
-    result, error = _call(fn, x_adv.copy(), x.copy(), eps)
-    if error:
-        return _say(False, [error])
-    out = _as_array(result)
+    eps = 0.7
+    out = _array(_call(fn, x_adv.copy(), x.copy(), eps))
     if out.shape != x.shape:
-        return _say(False, [f"Your result has shape {out.shape}; it should be {x.shape}, like x_adv."])
+        raise _Problem(f"Your result has shape {out.shape}; it should be {x.shape}, like x_adv.")
+    if not np.isfinite(out).all():
+        raise _Problem(
+            "Your result contains NaN or inf: guard the division by the length (np.maximum(length, 1e-12))."
+        )
     lengths = np.sqrt(((out - x) ** 2).sum(axis=(1, 2, 3)))
     expected = np.minimum(scales.ravel(), eps)
     lines = []
@@ -160,10 +517,9 @@ def check_l2_projection(fn) -> bool:
     if not np.allclose(lengths[2:], eps, rtol=1e-6):
         batch = np.sqrt(((x_adv - x) ** 2).sum())
         if np.allclose(lengths, scales.ravel() * min(1.0, eps / batch), rtol=1e-6):
-            lines.append(
-                "You took one norm over the whole batch. Take it per image: "
-                "np.sum(delta**2, axis=(1, 2, 3), keepdims=True)."
-            )
+            lines.append("You took one norm over the whole batch. Take it per image: over axes (1, 2, 3).")
+        elif np.allclose(lengths[2:], 1.0, rtol=1e-6):
+            lines.append(f"Points outside land at length 1, not at eps = {eps}: use eps in the scale factor.")
         else:
             lines.append(
                 f"Points outside must land exactly on the sphere (length {eps}); yours are at "
@@ -180,246 +536,57 @@ def check_l2_projection(fn) -> bool:
     return _say(True, [summary + ", directions kept."])
 
 
-# ------------------------------------------------------------------------------ GAN losses (03)
-def check_gan_losses(d_loss_fn, g_loss_fn) -> bool:
-    """Check ``d_loss_fn(real_logits, fake_logits)`` = mean(-log D(x)) + mean(-log(1 - D(G(z)))) and
-    ``g_loss_fn(fake_logits)`` = mean(-log D(G(z))), with ``D = sigmoid(logit)``, computed safely."""
-    import tensorflow as tf
-
-    from course_utils import gan
-
-    rng = np.random.default_rng(3)
-    real = tf.constant(rng.normal(0, 2, (16, 1)), tf.float32)
-    fake = tf.constant(rng.normal(0, 2, (16, 1)), tf.float32)
-    lines = []
-    d, error = _call(d_loss_fn, real, fake)
-    g, error_g = _call(g_loss_fn, fake)
-    for name, err in (("discriminator loss", error), ("generator loss", error_g)):
-        if err:
-            lines.append(f"{name}: {err}")
-    if lines:
-        return _say(False, lines)
-    d, g = float(_as_array(d).sum()), float(_as_array(g).sum())
-    d_ref, g_ref = float(gan.discriminator_loss(real, fake)), float(gan.generator_loss(fake))
-    if not math.isclose(d, d_ref, rel_tol=1e-4):
-        swapped = float(gan.discriminator_loss(fake, real))
-        if math.isclose(d, swapped, rel_tol=1e-4):
-            lines.append("Discriminator loss: real and fake are swapped; real images should get D(x) -> 1.")
-        elif math.isclose(d, d_ref * 16, rel_tol=1e-4):
-            lines.append("Discriminator loss: you summed over the batch; average instead (tf.reduce_mean).")
-        else:
-            lines.append(
-                f"Discriminator loss: {d:.4f}, expected {d_ref:.4f}. It is softplus(-real_logits) + "
-                "softplus(fake_logits), each averaged over its batch."
-            )
-    if not math.isclose(g, g_ref, rel_tol=1e-4):
-        saturating = float(tf.reduce_mean(-tf.math.softplus(fake)))
-        if math.isclose(g, saturating, rel_tol=1e-4):
-            lines.append(
-                "Generator loss: that is the saturating log(1 - D(G(z))); use the non-saturating "
-                "-log D(G(z)) = softplus(-fake_logits)."
-            )
-        elif math.isclose(g, -g_ref, rel_tol=1e-4):
-            lines.append("Generator loss: wrong sign; the generator *minimises* -log D(G(z)).")
-        else:
-            lines.append(f"Generator loss: {g:.4f}, expected {g_ref:.4f} = mean(softplus(-fake_logits)).")
-    if lines:
-        return _say(False, lines)
-    extreme = tf.constant([[-200.0], [200.0]]), tf.constant([[200.0], [-200.0]])
-    d_big, error = _call(d_loss_fn, *extreme)
-    g_big, error_g = _call(g_loss_fn, extreme[1])
-    if error or error_g or not (np.isfinite(_as_array(d_big)).all() and np.isfinite(_as_array(g_big)).all()):
-        return _say(
-            False,
-            [
-                "The values match on ordinary logits, but for very confident logits (±200) your "
-                "losses overflow to inf or NaN: log(sigmoid(l)) underflows. Compute from logits "
-                "with tf.math.softplus: -log(sigmoid(l)) = softplus(-l)."
-            ],
-        )
-    return _say(True, ["Both losses match course_utils.gan, and stay finite for very confident logits."])
-
-
-def _missing(**values) -> list[str]:
-    return [name for name, value in values.items() if value is None]
-
-
-def _number(value) -> float:
-    return float(_as_array(value).sum())
-
-
-# ----------------------------------------------------------------------- mean image per class (00)
-def check_class_means(fn) -> bool:
-    """Check ``fn(x, y)``: the mean image of every class, shape ``(10, 28, 28, 1)``, row ``c`` the
-    average of the images with label ``c``."""
-    rng = np.random.default_rng(4)
-    y = np.concatenate([np.arange(10), rng.integers(0, 10, 30)])
-    rng.shuffle(y)
-    x = rng.uniform(0, 1, (len(y), 28, 28, 1)).astype("float32")
-    expected = np.stack([x[y == c].mean(axis=0) for c in range(10)])
-    result, error = _call(fn, x, y)
-    if error:
-        return _say(False, [error])
-    out = _as_array(result)
-    if out.shape != expected.shape:
-        hint = {
-            (10,): "You averaged over the pixels too: average over the images of a class only (axis=0).",
-            (28, 28, 1): "That is one image: compute one mean per class (x[y == c] for c in range(10)).",
-        }.get(out.shape, "Stack one mean image per class: np.stack([... for c in range(10)]).")
-        return _say(False, [f"Your result has shape {out.shape}; expected {expected.shape}.", hint])
-    if np.allclose(out, expected, atol=1e-5):
-        return _say(True, ["Ten mean images, in class order, to within 1e-5."])
-    if np.allclose(out, x.mean(axis=0, keepdims=True), atol=1e-5):
-        return _say(False, ["Every row is the mean of *all* images: select one class with x[y == c]."])
-    wrong = [c for c in range(10) if not np.allclose(out[c], expected[c], atol=1e-5)]
-    order = [c for c in range(10) if any(np.allclose(out[c], expected[k], atol=1e-5) for k in range(10))]
-    if len(order) == 10:
-        return _say(False, ["The means are right but in the wrong order: row c must be class c."])
-    return _say(
-        False, [f"Rows {wrong} differ from the mean of their class's images (x[y == c].mean(axis=0))."]
-    )
-
-
-# ------------------------------------------------------------------ a gradient by hand (01)
-LINE_XS = (0.0, 1.0, 2.0, 3.0)
-LINE_YS = (1.0, 3.0, 5.0, 7.0)
-
-
-def check_line_gradient(loss, dw, db, *, w: float = 0.85, b: float = 0.4, xs=LINE_XS, ys=LINE_YS) -> bool:
-    """Check hand-computed ``loss``, ``dL/dw`` and ``dL/db`` of the mean squared error
-    ``L = mean((w * x + b - y) ** 2)`` of notebook 01's four points at ``w``, ``b``.
-    Numbers or scalar tensors; ``None`` for one you have not computed yet."""
-    missing = _missing(loss=loss, dw=dw, db=db)
-    if missing:
-        return _say(
-            False, [f"Not written yet: {', '.join(missing)} still None. Put your numbers in, then rerun."]
-        )
-    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
-    n = len(xs)
-    residual = w * xs + b - ys
-    ref = {"loss": np.mean(residual**2), "dw": 2 * np.mean(residual * xs), "db": 2 * np.mean(residual)}
-    yours = {"loss": _number(loss), "dw": _number(dw), "db": _number(db)}
-    lines = []
-    for name, value in yours.items():
-        r = ref[name]
-        if math.isclose(value, r, rel_tol=1e-3, abs_tol=1e-4):
-            continue
-        if math.isclose(value, -r, rel_tol=1e-3):
-            lines.append(f"{name}: the sign is flipped. The residual is prediction - target, w*x + b - y.")
-        elif name == "loss" and math.isclose(value, r * n, rel_tol=1e-3):
-            lines.append(
-                f"loss: {value:g} is the sum of the squared residuals; the loss is their mean (/ {n})."
-            )
-        elif name != "loss" and math.isclose(value, r / 2, rel_tol=1e-3):
-            lines.append(f"{name}: the factor 2 from the square is missing (d/dp (p - y)^2 = 2 (p - y)).")
-        elif name != "loss" and math.isclose(value, r * n, rel_tol=1e-3):
-            lines.append(f"{name}: you summed over the {n} points; the loss is a mean, so divide by {n}.")
-        elif name == "dw" and math.isclose(value, ref["db"], rel_tol=1e-3):
-            lines.append("dw: each residual must be multiplied by its own x (the chain rule through w * x).")
-        else:
-            lines.append(f"{name}: {value:g} is not right. Write out the residuals w*x + b - y first.")
-    if lines:
-        return _say(False, lines)
-    return _say(True, [f"loss {ref['loss']:g}, dL/dw {ref['dw']:g}, dL/db {ref['db']:g}: all three match."])
-
-
-# ------------------------------------------------------------- sizes of the CNN's layers (02)
-def check_layer_sizes(cnn, conv_shape=None, conv_params=None, features_params=None) -> bool:
-    """Check hand-computed sizes of ``cnn`` (built by ``models.build_cnn``): the output shape of
-    ``conv1_1`` per image, e.g. ``(28, 28, 32)``, its parameter count, and the ``features`` layer's
-    parameter count. ``None`` for one you have not computed yet."""
-    missing = _missing(conv_shape=conv_shape, conv_params=conv_params, features_params=features_params)
-    if missing:
-        return _say(
-            False, [f"Not written yet: {', '.join(missing)} still None. Put your numbers in, then rerun."]
-        )
-    conv, features = cnn.get_layer("conv1_1"), cnn.get_layer("features")
-    shape = tuple(int(d) for d in conv.output.shape[1:])
-    filters, channels = shape[-1], int(conv.input.shape[-1])
-    kernel = int(np.prod(conv.kernel_size)) * channels * filters
-    flat, dense = int(features.input.shape[-1]), int(features.units)
-    try:
-        given_shape = tuple(int(d) for d in conv_shape if d is not None)
-        conv_params, features_params = int(conv_params), int(features_params)
-    except (TypeError, ValueError):
-        return _say(False, ["Give the shape as a tuple such as (28, 28, 8) and the counts as whole numbers."])
-    lines = []
-    if given_shape != shape:
-        if given_shape[:2] != shape[:2]:
-            lines.append(
-                f"conv1_1 shape: {given_shape}; 'same' padding keeps the image size, so it is "
-                f"{shape[:2]} with one channel per filter."
-            )
-        else:
-            lines.append(f"conv1_1 shape: {given_shape}; one output channel per filter: {shape}.")
-    if int(conv_params) != conv.count_params():
-        if int(conv_params) == kernel + filters and not conv.use_bias:
-            lines.append(
-                "conv1_1 parameters: this convolution has no bias, because BatchNorm follows it and "
-                "its shift does the bias's job: only the 3x3 weights count."
-            )
-        elif int(conv_params) == kernel:
-            lines.append("conv1_1 parameters: add one bias per filter.")
-        else:
-            lines.append(
-                f"conv1_1 parameters: {conv_params}. Each filter has 3 x 3 x {channels} weights"
-                + (" and one bias." if conv.use_bias else " (no bias here: BatchNorm follows).")
-            )
-    if int(features_params) != features.count_params():
-        if int(features_params) == flat * dense:
-            lines.append(f"features parameters: add one bias per unit (+{dense}).")
-        else:
-            lines.append(
-                f"features parameters: {features_params}. The Dense layer sees the flattened last "
-                f"feature map ({flat} values: each 2x2 pooling halves the side, rounding down) "
-                f"times {dense} units, plus {dense} biases."
-            )
-    if lines:
-        return _say(False, lines)
-    return _say(
-        True,
-        [f"conv1_1 {shape}, {conv.count_params()} parameters; features {features.count_params()}: right."],
-    )
-
-
 # --------------------------------------------------------------- a checker for GAN code (08)
 _CLEAN = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.reduce_mean(x)\n"
-_UNDEFINED = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.reduce_mean(x) + offset\n"
-_TF1 = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.log(x)\n"
-_TWICE = (
+_DISTINCT = (
     "import tensorflow as tf\n\n\ndef block(x):\n"
     "    x = tf.keras.layers.Dense(8, name='dense_a')(x)\n"
-    "    return tf.keras.layers.Dense(8, name='dense_a')(x)\n"
+    "    return tf.keras.layers.Dense(8, name='dense_b')(x)\n"
 )
+_UNDEFINED = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.reduce_mean(x) + offset\n"
+_TF1 = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.log(x)\n"
+_TWICE = _DISTINCT.replace("dense_b", "dense_a")
 
 
+@_never_raises
 def check_gan_code_checker(fn) -> bool:
-    """Check ``fn(source) -> list[str]`` of notebook 08: no warning for clean code, and one that names
-    the culprit for an undefined name, a TF1-only API (``tf.log``) and a layer name given twice."""
+    """Check ``fn(source) -> list[str]`` of notebook 08: no warning for clean code (layers with
+    different names included), and one that names the culprit for an undefined name, a missing
+    TF1 API (``tf.log``) and a layer name given twice in one function."""
     lines = []
     for label, source, culprit in (
         ("clean code", _CLEAN, None),
+        ("clean code with two differently named layers", _DISTINCT, None),
         ("an undefined name", _UNDEFINED, "offset"),
         ("a TF1-only API", _TF1, "tf.log"),
         ("a layer name used twice", _TWICE, "dense_a"),
     ):
-        result, error = _call(fn, source)
-        if error:
-            return _say(False, [error if error.startswith("Not written yet") else f"On {label}: {error}"])
+        try:
+            result = _call(
+                fn,
+                source,
+                hints={
+                    "AttributeError": "not every ast node has that attribute: "
+                    "check the node's type with isinstance first."
+                },
+            )
+        except _Problem as problem:
+            if str(problem) == NOT_WRITTEN:
+                raise
+            raise _Problem(f"On {label}: {problem}") from None
         if not isinstance(result, list | tuple) or not all(isinstance(w, str) for w in result):
-            return _say(False, [f"Return a list of warning strings; on {label} you returned {result!r:.80}."])
+            raise _Problem(f"Return a list of warning strings; on {label} you returned {result!r:.80}.")
         if culprit is None and result:
-            lines.append(f"False alarm on clean code: {result}. Only report what is wrong.")
+            lines.append(f"False alarm on {label}: {list(result)}. Only report what is wrong.")
         elif culprit is not None and not any(culprit in w for w in result):
             lines.append(f"Missed {label}: no warning mentions {culprit!r} in\n{source}")
     if lines:
         return _say(False, lines)
-    return _say(
-        True, ["Quiet on clean code; names the undefined name, the TF1 API and the repeated layer name."]
-    )
+    return _say(True, ["Quiet on clean code; names the undefined name, the TF1 API and the repeated name."])
 
 
 # ------------------------------------------------------------ the repaired snippet loss (08)
+@_never_raises
 def check_repaired_d_loss(fn) -> bool:
     """Check ``fn(real_logits, fake_logits)``: the discriminator loss the snippet meant,
     ``mean(-log D(x) - log(1 - D(G(z))))`` with ``D = sigmoid(logit)``, on moderate logits; and that
@@ -431,41 +598,38 @@ def check_repaired_d_loss(fn) -> bool:
     rng = np.random.default_rng(5)
     real = tf.constant(rng.normal(0, 1.5, (8, 1)), tf.float32)
     fake = tf.Variable(rng.normal(0, 1.5, (8, 1)).astype("float32"))
+    with tf.GradientTape() as tape:
+        result = _call(fn, real, fake)
+    value = _one_loss(result, "Your loss")
     try:
-        with tf.GradientTape() as tape:
-            value, error = _call(fn, real, fake)
-        if error:
-            return _say(False, [error])
-        grad = tape.gradient(value, fake)
+        grad = tape.gradient(result, fake)
     except Exception as exc:  # noqa: BLE001 - e.g. a NumPy result the tape cannot follow
-        return _say(
-            False, [f"Computing the gradient failed ({type(exc).__name__}): use TensorFlow ops only."]
-        )
-    value = _number(value)
+        raise _Problem(f"The gradient failed ({type(exc).__name__}): use TensorFlow ops only.") from None
     ref = float(gan.discriminator_loss(real, fake))
     if not np.isfinite(value):
-        return _say(
-            False, ["Your loss is NaN or inf: the log of a *logit* can be negative. Apply tf.sigmoid first."]
+        raise _Problem(
+            "Your loss is NaN or inf: the log of a *logit* can be negative. Apply tf.sigmoid first."
+        )
+    if grad is None and not isinstance(result, tf.Tensor | tf.Variable):
+        raise _Problem(
+            "Your loss is not a TensorFlow tensor, so it has no gradient: use TensorFlow ops only."
         )
     if grad is None or np.allclose(grad.numpy(), 0.0):
-        return _say(
-            False,
-            [
-                "Your loss does not depend on fake_logits: that is the snippet's bug. A discriminator "
-                "must also be trained to reject generated images: add -log(1 - D(G(z)))."
-            ],
+        raise _Problem(
+            "Your loss does not depend on fake_logits: that is the snippet's bug. A discriminator "
+            "must also be trained to reject generated images: add -log(1 - D(G(z)))."
         )
     if not math.isclose(value, ref, rel_tol=1e-4):
         if math.isclose(value, float(gan.discriminator_loss(fake, real)), rel_tol=1e-4):
-            return _say(False, ["Real and fake are swapped: real images should get D(x) -> 1."])
+            raise _Problem("Real and fake are swapped: real images should get D(x) -> 1.")
         if math.isclose(value, 8 * ref, rel_tol=1e-4):
-            return _say(False, ["You summed over the batch; average instead (tf.reduce_mean)."])
-        return _say(False, [f"Loss {value:.4f}, expected {ref:.4f} = mean(-log D(x) - log(1 - D(G(z))))."])
+            raise _Problem("You summed over the batch; average instead (tf.reduce_mean).")
+        if math.isclose(value, ref / 2, rel_tol=1e-4):
+            raise _Problem("Half the expected value: add the two terms, do not average them.")
+        raise _Problem(f"Loss {value:.4f}, expected {ref:.4f} = mean(-log D(x) - log(1 - D(G(z)))).")
     expected_grad = tf.sigmoid(fake).numpy() / len(real)
     if not np.allclose(grad.numpy(), expected_grad, rtol=1e-3, atol=1e-6):
-        return _say(
-            False, ["The value is right but its gradient is not: compute it with TensorFlow ops only."]
-        )
+        raise _Problem("The value is right but its gradient is not: use TensorFlow ops only.")
     return _say(
-        True, [f"Loss {value:.4f} matches gan.discriminator_loss; d loss / d fake = sigmoid(fake) / N > 0."]
+        True, [f"Loss {value:.4f} matches gan.discriminator_loss; d loss/d fake = sigmoid(fake)/N > 0."]
     )

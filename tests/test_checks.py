@@ -189,3 +189,126 @@ def test_repaired_d_loss_check(capsys):
     for advice, fn in wrong.items():
         assert not checks.check_repaired_d_loss(fn)
         assert advice in capsys.readouterr().out, advice
+
+
+# ------------------------------------------------------- answers a first-time student gave in review
+def test_a_formula_with_eps_in_the_wrong_place_is_caught(capsys):
+    assert not checks.check_fgsm_l2(lambda m, x, y, eps: fgsm_l2(m, x, y, 1.0))  # eps ignored
+    assert "moved by" in capsys.readouterr().out
+    assert not checks.check_fgsm_l2(lambda m, x, y, eps: fgsm_l2(m, x, y, eps**2))
+    assert "moved by" in capsys.readouterr().out
+    assert not checks.check_l2_projection(lambda a, x, e: project(a, x, 1.0))
+    assert "use eps" in capsys.readouterr().out
+    assert not checks.check_l2_projection(lambda a, x, e: project(a, x, e**2))
+    assert "sphere" in capsys.readouterr().out
+
+
+def test_an_epsilon_or_a_clip_in_the_gan_losses_is_caught(capsys):
+    def eps_d(r, f):
+        return tf.reduce_mean(-tf.math.log(tf.sigmoid(r) + 1e-8)) + tf.reduce_mean(
+            -tf.math.log(1 - tf.sigmoid(f) + 1e-8)
+        )
+
+    def g_loss(f):
+        return tf.reduce_mean(tf.math.softplus(-f))
+
+    assert not checks.check_gan_losses(eps_d, g_loss)
+    assert "epsilon or a clip" in capsys.readouterr().out
+    pair = lambda r, f: (tf.reduce_mean(tf.math.softplus(-r)), tf.reduce_mean(tf.math.softplus(f)))  # noqa: E731
+    assert not checks.check_gan_losses(pair, g_loss)
+    assert "tuple of 2 items" in capsys.readouterr().out
+    halved = lambda r, f: tf.reduce_mean(tf.concat([tf.math.softplus(-r), tf.math.softplus(f)], 0))  # noqa: E731
+    assert not checks.check_gan_losses(halved, g_loss)
+    assert "does not average them" in capsys.readouterr().out
+    assert not checks.check_gan_losses(halved, lambda f: 16 * g_loss(f))
+    assert "Generator loss: you summed" in capsys.readouterr().out
+
+
+def no_watch(model, x, y, eps):
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:  # x is a constant and not watched: the gradient is None
+        loss = keras.losses.sparse_categorical_crossentropy(y, model(x), from_logits=True)
+    return x + eps * tape.gradient(loss, x)
+
+
+def test_odd_answers_get_advice_never_a_traceback(capsys):
+    means = lambda x, y: np.stack([x[y == c].mean(axis=0) for c in range(10)])  # noqa: E731
+    answers = {
+        "forget `return`": (checks.check_class_means, lambda x, y: None),
+        "list of 10 items": (checks.check_class_means, lambda x, y: [x[y == c] for c in range(10)]),
+        "is a dict": (checks.check_class_means, lambda x, y: {c: x[y == c].mean(0) for c in range(10)}),
+        "(10, 28, 28)": (checks.check_class_means, lambda x, y: means(x, y)[..., 0]),
+        "not the mean of their class": (
+            checks.check_class_means,
+            lambda x, y: np.repeat(means(x, y)[:1], 10, 0),
+        ),
+        "tuple of 2 items": (checks.check_fgsm_l2, lambda m, x, y, e: (fgsm_l2(m, x, y, e), 0.0)),
+        "did not move": (checks.check_fgsm_l2, lambda m, x, y, e: x),
+        "tape.watch": (checks.check_fgsm_l2, no_watch),
+        "at most two axes": (
+            checks.check_l2_projection,
+            lambda a, x, e: np.linalg.norm(a - x, axis=(1, 2, 3)),
+        ),
+        "isinstance": (
+            checks.check_gan_code_checker,
+            lambda s: [n.id for n in __import__("ast").walk(__import__("ast").parse(s))],
+        ),
+    }
+    for advice, (check, fn) in answers.items():
+        assert not check(fn), advice
+        out = capsys.readouterr().out
+        assert advice in out and "Traceback" not in out, (advice, out)
+        assert "wrong order" not in out  # ten copies of one class's mean are not a permutation
+
+
+def test_numbers_by_hand_in_odd_forms(capsys):
+    assert checks.check_line_gradient("7.05875", np.float32(-9.85), tf.constant([-4.65]))
+    capsys.readouterr()
+    wrong = {
+        "not the text": ("113/16", -9.85, -4.65),
+        "swapped": (7.05875, -4.65, -9.85),
+        "cannot be negative": (-7.05875, -9.85, -4.65),
+        "one number": (7.05875, [-9.85, -4.65], -4.65),
+    }
+    for advice, numbers in wrong.items():
+        assert not checks.check_line_gradient(*numbers)
+        assert advice in capsys.readouterr().out, advice
+    from course_utils import models
+
+    cnn = models.build_cnn(filters=(8, 16), dense_units=32, batch_norm=False)
+    sizes = {
+        "without the batch axis": ((1, 28, 28, 8), 80, 25_120),
+        "channels last": ((8, 28, 28), 80, 25_120),
+        "not a whole number": ((28, 28, 8), 80.5, 25_120),
+    }
+    for advice, answer in sizes.items():
+        assert not checks.check_layer_sizes(cnn, *answer)
+        assert advice in capsys.readouterr().out, advice
+    assert not checks.check_layer_sizes(
+        keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), (1,), 1, 1
+    )
+    assert "layers named" in capsys.readouterr().out
+
+
+def test_a_checker_that_flags_every_named_layer_is_caught(capsys):
+    import re
+
+    def every_name(source):
+        return (
+            [f"layer {n}" for n in re.findall(r"name='(\w+)'", source)]
+            + (["undefined: offset"] if "offset" in source else [])
+            + (["TF1: tf.log"] if "tf.log(" in source else [])
+        )
+
+    assert not checks.check_gan_code_checker(every_name)
+    assert "False alarm on clean code with two differently named layers" in capsys.readouterr().out
+
+
+def test_repaired_loss_halved_or_returning_none(capsys):
+    def meant(real, fake):
+        return tf.reduce_mean(-tf.math.log(tf.sigmoid(real)) - tf.math.log(1.0 - tf.sigmoid(fake)))
+
+    assert not checks.check_repaired_d_loss(lambda r, f: meant(r, f) / 2)
+    assert "do not average" in capsys.readouterr().out
+    assert not checks.check_repaired_d_loss(lambda r, f: None)
+    assert "forget `return`" in capsys.readouterr().out
