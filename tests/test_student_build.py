@@ -41,7 +41,8 @@ def test_solution_cells_become_stubs_and_the_rest_is_kept():
     nb = _notebook()
     nb.cells[3].metadata["student_stub"] = "def f(x):\n    raise NotImplementedError"
     student = student_build.student_copy(nb)
-    assert [c.source for c in student.cells[:3]] == [c.source for c in nb.cells[:3]]
+    assert [c.source for c in student.cells[:2]] == [c.source for c in nb.cells[:2]]
+    assert student.cells[2].source.endswith("## Your solutions")
     assert student.cells[3].source == "def f(x):\n    raise NotImplementedError"
     assert student.cells[4].source == student_build.TEXT_STUB
     assert "secret_formula" not in "".join(c.source for c in student.cells)
@@ -84,3 +85,14 @@ def test_every_check_stub_runs_and_answers_in_words(capsys):
         exec(compile(stub, name, "exec"), dict(namespace))  # noqa: S102 - the course's own stubs
         out = capsys.readouterr().out
         assert "Not written yet" in out, (name, out)
+
+
+def test_default_stubs_keep_the_exercise_label_and_the_cell_id():
+    nb = _notebook()
+    nb.cells[3].source = "# Exercise 2: brightness per class\nanswer = secret_formula(3)"
+    nb.cells[4].source = "**Exercise 2.** The answer is 42."
+    first, second = student_build.student_copy(nb), student_build.student_copy(nb)
+    assert first.cells[3].source == "# Exercise 2: brightness per class\n" + student_build.DEFAULT_STUB
+    assert first.cells[4].source == "**Exercise 2.** " + student_build.TEXT_STUB
+    assert [c.id for c in first.cells] == [c.id for c in second.cells] == [c.id for c in nb.cells]
+    assert student_build.leaks(nb, first) == []

@@ -6,8 +6,10 @@ Every notebook ends with a "## Solutions" section. Each cell after that heading 
 ``solution`` (the build refuses a notebook where one does not, so that no answer can slip through
 untagged). In the student copy a solution code cell becomes a stub: the cell's
 ``metadata["student_stub"]`` when it has one (for example the signature of the function to write,
-so that the check cell after it can say what is missing), else ``# Your code here``. A solution text
-cell becomes "*Your answer here.*". Everything else is kept as it is.
+so that the check cell after it can say what is missing), else ``# Your code here`` under the
+solution's exercise label (``# Exercise 2: ...``). A solution text cell becomes "*Your answer
+here.*", after its label (``**Exercise 1.**``) if it has one. The "## Solutions" heading becomes
+"## Your solutions". Everything else is kept as it is.
 
 The build then verifies its output: no cell tagged ``solution`` and no line of solution code is
 left. It exits with status 1 (and says where) if anything would leak.
@@ -16,6 +18,7 @@ left. It exits with status 1 (and says where) if anything would leak.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -41,20 +44,41 @@ def untagged_solutions(nb) -> list[int]:
     return [i for i in range(start + 1, len(nb.cells)) if TAG not in nb.cells[i].metadata.get("tags", [])]
 
 
+EXERCISE_LABEL = re.compile(r"^(# Exercise \d+\b.*|\*\*Exercise \d+\b[^*]*\*\*)")
+
+
+def stub_source(cell) -> str:
+    """What a solution cell becomes: its ``student_stub``, else the default stub under the cell's
+    exercise label (a first line such as ``# Exercise 2: ...`` or ``**Exercise 2.**``)."""
+    if cell.cell_type == "code" and "student_stub" in cell.metadata:
+        return cell.metadata["student_stub"]
+    first = cell.source.splitlines()[0] if cell.source else ""
+    label = EXERCISE_LABEL.match(first)
+    if cell.cell_type == "code":
+        return (label.group(1) + "\n" if label else "") + DEFAULT_STUB
+    return (label.group(1) + " " if label else "") + TEXT_STUB
+
+
 def student_copy(nb):
-    """A copy of ``nb`` with every solution cell replaced by a stub."""
+    """A copy of ``nb`` with every solution cell replaced by a stub (same cell id: two builds of the
+    same notebook are identical) and the "## Solutions" heading renamed "## Your solutions"."""
     copy = nbformat.from_dict(nb)
     cells = []
     for cell in copy.cells:
         tags = cell.metadata.get("tags", [])
         if TAG not in tags:
+            if is_solutions_heading(cell):
+                cell.source = "\n".join(
+                    "## Your solutions" if line.strip().lower() == "## solutions" else line
+                    for line in cell.source.splitlines()
+                )
             cells.append(cell)
             continue
         meta = {"tags": [t for t in tags if t != TAG] + ["student"]}
-        if cell.cell_type == "code":
-            stub = nbformat.v4.new_code_cell(cell.metadata.get("student_stub", DEFAULT_STUB), metadata=meta)
-        else:
-            stub = nbformat.v4.new_markdown_cell(TEXT_STUB, metadata=meta)
+        new = nbformat.v4.new_code_cell if cell.cell_type == "code" else nbformat.v4.new_markdown_cell
+        stub = new(stub_source(cell), metadata=meta)
+        if "id" in cell:
+            stub["id"] = cell["id"]
         cells.append(stub)
     copy.cells = cells
     return copy
@@ -78,7 +102,7 @@ def leaks(instructor, student) -> list[str]:
     for i, cell in enumerate(instructor.cells):
         if TAG not in cell.metadata.get("tags", []) or cell.cell_type != "code":
             continue
-        stub_lines = {line.strip() for line in cell.metadata.get("student_stub", DEFAULT_STUB).splitlines()}
+        stub_lines = {line.strip() for line in stub_source(cell).splitlines()}
         for line in cell.source.splitlines():
             line = line.strip()
             if line and line not in lesson_lines and line not in stub_lines and line in student_lines:
