@@ -1,6 +1,6 @@
 """Build the students' copies of the notebooks: solutions replaced by a space for their own work.
 
-    python tools/student_build.py [--out build/student] [notebooks/03_*.ipynb ...]
+    python tools/student_build.py [--out build/student] [--run] [notebooks/03_*.ipynb ...]
 
 Every notebook ends with a "## Solutions" section. Each cell after that heading must carry the tag
 ``solution`` (the build refuses a notebook where one does not, so that no answer can slip through
@@ -12,7 +12,9 @@ here.*", after its label (``**Exercise 1.**``) if it has one. The "## Solutions"
 "## Your solutions". Everything else is kept as it is.
 
 The build then verifies its output: no cell tagged ``solution`` and no line of solution code is
-left. It exits with status 1 (and says where) if anything would leak.
+left. It exits with status 1 (and says where) if anything would leak. With ``--run`` it also
+executes each student copy top to bottom, as a student's "Run All" before starting the exercises
+would, and fails on any cell that raises (``COURSE_PROFILE=quick`` keeps that to a few minutes).
 """
 
 from __future__ import annotations
@@ -110,9 +112,36 @@ def leaks(instructor, student) -> list[str]:
     return problems
 
 
+def run_errors(path: Path, timeout: int = 1800) -> list[str]:
+    """Execute the notebook at ``path`` top to bottom, as a student's "Run All" would, continuing past
+    errors; returns one line per cell that raised."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    return [
+        f"cell {i}: {output['ename']}: {output['evalue'][:120]}"
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
+    parser.add_argument(
+        "--run",
+        action="store_true",
+        help="then run every student copy top to bottom ($COURSE_PROFILE) and fail on any error",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -134,6 +163,10 @@ def main(argv=None) -> int:
         nbformat.write(student, args.out / path.name)
         stubs = sum("student" in c.metadata.get("tags", []) for c in student.cells)
         print(f"{path.name}: {stubs} solution cells replaced -> {args.out / path.name}")
+        if args.run:
+            errors = run_errors(args.out / path.name)
+            print(f"  ran top to bottom: {'; '.join(errors) if errors else 'no errors'}", flush=True)
+            failed = failed or bool(errors)
     return 1 if failed else 0
 
 
