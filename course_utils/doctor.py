@@ -70,7 +70,7 @@ class Check:
 
 
 def check_versions() -> list[Check]:
-    """Python 3.11+, TensorFlow 2, Keras 3 on the TensorFlow backend, oneDNN kernels requested."""
+    """Python 3.11-3.13, TensorFlow 2, Keras 3 on the TensorFlow backend, oneDNN kernels requested."""
     import keras
     import tensorflow as tf
 
@@ -78,8 +78,8 @@ def check_versions() -> list[Check]:
         Check(
             "Python",
             platform.python_version(),
-            sys.version_info >= (3, 11),
-            "install Python 3.11 (see README)",
+            (3, 11) <= sys.version_info[:2] <= (3, 13),
+            "use Python 3.11 to 3.13, for which TensorFlow 2.21 has wheels (see README)",
         ),
         Check("TensorFlow", tf.__version__, tf.__version__.startswith("2."), 'pip install -e ".[dev]"'),
         Check("Keras", keras.__version__, keras.__version__.startswith("3."), 'pip install "keras>=3"'),
