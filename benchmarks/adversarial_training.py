@@ -14,9 +14,14 @@ profile's training images minus 1,000 held out for the catastrophic-overfitting 
   profile's ``at_pgd_steps``.
 
 Saves ``DIR/natural.keras``, ``DIR/pgd_at.keras``, ``DIR/fgsm_rs.keras`` and writes
-``DIR/results.json``: for each model the clean, FGSM, PGD-20 and PGD-50 with 10 restarts accuracy
-on the full 10,000-image test set (and the per-image worst case of the three attacks), the training
-time and seconds per epoch. Prints the table. Targets (issue 4): see ``TARGETS``.
+``DIR/results.json``: for each model the clean, FGSM, PGD-20, PGD-50 with 10 restarts and
+AutoAttack accuracy (``course_utils.autoattack``, the profile's version or ``--autoattack``) on the
+full 10,000-image test set, the per-image worst case of all of them with its 95 % interval, the
+training time and seconds per epoch. Prints the table. Targets (issue 4): see ``TARGETS``.
+
+Training and evaluation are separate stages: ``--train-only`` trains and saves the models;
+``--reevaluate`` evaluates the saved models again (keeping their training records), e.g. after a
+stronger attack was added.
 
 The cost of an adversarial epoch in natural epochs is measured separately, by
 :func:`course_utils.training.time_training_steps` (the three methods train on the same batches,
@@ -50,7 +55,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # a log file, not a terminal
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_utils import attacks, config, data, evaluation, training, zoo  # noqa: E402
+from course_utils import attacks, autoattack, config, data, evaluation, training, zoo  # noqa: E402
 
 TARGETS = {
     "full": "PGD-AT clean >= 88 %, PGD-20 >= 72 %, PGD-50x10 >= 70 %; FGSM-RS within 3 points of PGD-AT's "
@@ -58,6 +63,9 @@ TARGETS = {
     "standard": "both robust models gain >= 40 points of PGD-20 accuracy over the natural model",
     "any": "an epoch of PGD-k training costs <= 1.1 * (k + 1) natural epochs",
 }
+
+
+TRAINING_KEYS = ("train_seconds", "epochs_run", "median_epoch_seconds", "history")
 
 
 def resumable(name, out):
@@ -103,7 +111,7 @@ def train(name, profile, x, y, held_out, eps, seed, out=None):
     return model, logged, float(sum(logged["epoch_seconds"]))
 
 
-def evaluate(model, x, y, eps, seed):
+def evaluate(model, x, y, eps, seed, version):
     def pgd(steps, restarts):
         return lambda xb, yb: attacks.pgd(
             model, xb, yb, eps=eps, step_size=2.5 * eps / steps, num_steps=steps, restarts=restarts, seed=seed
@@ -117,10 +125,21 @@ def evaluate(model, x, y, eps, seed):
         "pgd20": evaluation.robust_accuracy(model, x, y, pgd(20, 1), eps=eps, progress=False),
         "pgd50x10": evaluation.robust_accuracy(model, x, y, pgd(50, 10), eps=eps, progress=False),
     }
-    worst = runs["clean"].correct & runs["fgsm"].correct & runs["pgd20"].correct & runs["pgd50x10"].correct
+    aa = autoattack.autoattack(model, x, y, eps=eps, version=version, seed=seed, progress=False)
+    print(aa, flush=True)
+    worst = aa.correct.copy()
+    for r in runs.values():
+        worst &= r.correct
     out = {k: r.accuracy for k, r in runs.items()}
+    out["autoattack"] = aa.accuracy
+    out["autoattack_version"] = aa.version.name
+    out["autoattack_stages"] = aa.to_dict()["stages"]
     out["worst_case"] = float(worst.mean())
+    out["intervals"] = {k: list(r.interval) for k, r in runs.items()}
+    out["intervals"]["autoattack"] = list(aa.interval)
+    out["intervals"]["worst_case"] = list(evaluation.confidence_interval(int(worst.sum()), len(worst)))
     out["eval_seconds"] = {k: r.seconds for k, r in runs.items()}
+    out["eval_seconds"]["autoattack"] = aa.seconds
     return out
 
 
@@ -138,6 +157,14 @@ def main(argv=None):
     )
     parser.add_argument(
         "--resume", action="store_true", help="back up every epoch; continue an interrupted run"
+    )
+    parser.add_argument(
+        "--train-only", action="store_true", help="train and save the models, do not evaluate"
+    )
+    parser.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="evaluate the saved models again (DIR/NAME.keras), keep training records",
     )
     parser.add_argument("--cost-batches", type=int, default=40, help="batches per step-cost measurement")
     args = parser.parse_args(argv)
@@ -162,26 +189,39 @@ def main(argv=None):
         flush=True,
     )
     for name in args.models:
-        if args.resume and name in results["models"]:
+        record = results["models"].get(name, {})
+        model_path = args.out / f"{name}.keras"
+        if args.resume and "clean" in record and not args.reevaluate:
             print(f"== {name}: already in {results_path}, skipped", flush=True)
             continue
-        print(f"== training {name}", flush=True)
-        out = args.out if args.resume else None
-        model, history, seconds = train(name, profile, x_fit, y_fit, held_out, args.eps, args.seed, out)
-        model.save(args.out / f"{name}.keras")
+        if (args.resume or args.reevaluate) and model_path.exists() and "train_seconds" in record:
+            print(f"== {name}: trained model loaded from {model_path}", flush=True)
+            model = keras.models.load_model(model_path)
+        else:
+            print(f"== training {name}", flush=True)
+            out = args.out if args.resume else None
+            model, history, seconds = train(name, profile, x_fit, y_fit, held_out, args.eps, args.seed, out)
+            model.save(model_path)
+            record = {
+                "train_seconds": seconds,
+                "epochs_run": len(history["epoch_seconds"]),
+                "median_epoch_seconds": statistics.median(history["epoch_seconds"]),
+                "history": {k: [float(v) for v in vals] for k, vals in history.items()},
+            }
+            results["models"][name] = record
+            results_path.write_text(json.dumps(results, indent=1) + "\n")  # nothing is lost
+        if args.train_only:
+            continue
         print(f"== evaluating {name} on {len(x_test):,} test images", flush=True)
-        scores = evaluate(model, x_test, y_test, args.eps, args.seed)
-        results["models"][name] = {
-            **scores,
-            "train_seconds": seconds,
-            "epochs_run": len(history["epoch_seconds"]),
-            "median_epoch_seconds": statistics.median(history["epoch_seconds"]),
-            "history": {k: [float(v) for v in vals] for k, vals in history.items()},
-        }
+        scores = evaluate(model, x_test, y_test, args.eps, args.seed, args.autoattack or profile.autoattack)
+        results["models"][name] = {**scores, **{k: record[k] for k in TRAINING_KEYS}}
         results_path.write_text(json.dumps(results, indent=1) + "\n")  # after every model: nothing is lost
         print(json.dumps({k: v for k, v in results["models"][name].items() if k != "history"}), flush=True)
+    if args.train_only:
+        return
 
     k = profile.at_pgd_steps
+    args.cost_batches = min(args.cost_batches, len(x_fit) // profile.batch_size)  # quick has 5,000 images
     print(
         f"== step cost: natural vs FGSM-RS vs PGD-{k}, {args.cost_batches} batches, interleaved", flush=True
     )
@@ -194,12 +234,27 @@ def main(argv=None):
     results["step_cost_in_natural_steps"] = {name: s / seconds["natural"] for name, s in seconds.items()}
 
     models = results["models"]
-    header = ["clean", "FGSM", "PGD-20", "PGD-50x10", "worst", "train s", "s/epoch"]
-    print("\n" + f"{'model':<10}" + "".join(f"{h:>11}" for h in header))
+    header = [
+        "clean",
+        "FGSM",
+        "PGD-20",
+        "PGD-50x10",
+        "AutoAttack",
+        "worst",
+        "95 % interval",
+        "train s",
+        "s/epoch",
+    ]
+    print("\n" + f"{'model':<10}" + "".join(f"{h:>12}" for h in header))
     for name, m in models.items():
+        if "clean" not in m:
+            continue
+        low, high = m["intervals"]["worst_case"]
         print(
-            f"{name:<10}{m['clean']:>11.2%}{m['fgsm']:>11.2%}{m['pgd20']:>11.2%}{m['pgd50x10']:>11.2%}"
-            f"{m['worst_case']:>11.2%}{m['train_seconds']:>11.0f}{m['median_epoch_seconds']:>11.1f}"
+            f"{name:<10}"
+            + "".join(f"{m[k]:>12.2%}" for k in ("clean", "fgsm", "pgd20", "pgd50x10", "autoattack"))
+            + f"{m['worst_case']:>12.2%}{f'{100 * low:.1f}-{100 * high:.1f}':>12}"
+            + f"{m['train_seconds']:>12.0f}{m['median_epoch_seconds']:>12.1f}"
         )
     if "natural" in models and "pgd_at" in models:
         ratio = models["pgd_at"]["median_epoch_seconds"] / models["natural"]["median_epoch_seconds"]

@@ -35,7 +35,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_utils import attacks, config, data, evaluation, zoo  # noqa: E402
+from course_utils import attacks, config, data, evaluation, robustness, zoo  # noqa: E402
 
 EPS, STEPS, STEP_SIZE = 0.1, 20, 0.0125
 
@@ -131,7 +131,7 @@ def card_times(model, x_test, y_test, n, eps_list, restarts):
     out = {}
     for on_survivors in (True, False):
         start = time.perf_counter()
-        card = evaluation.report_card(
+        card = robustness.report_card(
             model, x, y, eps_list=eps_list, pgd_steps=STEPS, restarts=restarts,
             restarts_on_survivors=on_survivors, masking_checks=False, progress=False,
             model_name="standard CNN",

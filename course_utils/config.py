@@ -49,6 +49,8 @@ class Profile:
         attack_eval_size: test images attacked when a notebook measures robustness.
         pgd_steps: iterations of projected gradient descent in the attack notebooks.
         pgd_restarts: random restarts of PGD in the robustness report card.
+        autoattack: budget of the AutoAttack-style evaluation (a name in
+            :data:`course_utils.autoattack.VERSIONS`).
         at_pgd_steps: PGD steps per batch when adversarial training crafts its examples.
         gan_filters: channels of the DCGAN generator's 7×7 and 14×14 maps (the discriminator mirrors
             them: 14×14, then 7×7).
@@ -73,6 +75,7 @@ class Profile:
     attack_eval_size: int
     pgd_steps: int
     pgd_restarts: int
+    autoattack: str
     at_pgd_steps: int
     gan_filters: tuple[int, int]
     gan_epochs: int
@@ -132,6 +135,7 @@ PROFILES: dict[str, Profile] = {
         attack_eval_size=200,
         pgd_steps=5,
         pgd_restarts=2,
+        autoattack="quick",
         at_pgd_steps=2,
         gan_filters=(64, 32),
         gan_epochs=5,
@@ -155,6 +159,7 @@ PROFILES: dict[str, Profile] = {
         attack_eval_size=1_000,
         pgd_steps=20,
         pgd_restarts=5,
+        autoattack="standard",
         at_pgd_steps=7,
         gan_filters=(64, 32),
         gan_epochs=10,
@@ -178,6 +183,7 @@ PROFILES: dict[str, Profile] = {
         attack_eval_size=10_000,
         pgd_steps=50,
         pgd_restarts=10,
+        autoattack="full",
         at_pgd_steps=10,
         gan_filters=(128, 64),
         gan_epochs=40,

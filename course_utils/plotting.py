@@ -456,7 +456,7 @@ def plot_accuracy_vs_eps(
     Args:
         curves: a report card (anything with a ``curves()`` method: every attack on it is drawn),
             or a dict ``{label: (eps values, accuracies)}``, or ``{label: report card}`` (each card's
-            worst-case curve is drawn, to compare models).
+            worst-case curve, the last row at each ε, is drawn, to compare models).
         ax: axes to draw into (a new figure if ``None``).
         legend_loc: where the legend goes: a matplotlib location such as ``"center right"``, or
             ``"outside"`` (right of the plot; the figure is widened).
@@ -469,8 +469,8 @@ def plot_accuracy_vs_eps(
     else:
         lines = {}
         for label, value in curves.items():
-            if hasattr(value, "curves"):
-                lines[label] = value.curves()[value.worst_case]
+            if hasattr(value, "worst_case_curve"):
+                lines[label] = value.worst_case_curve()
             else:
                 lines[label] = value
     fig, ax = _new_axes(ax, (5.5, 3.8))

@@ -36,9 +36,11 @@ def load(name: str) -> dict:
 
 
 def robustness_cost(name: str = "at_standard/results.json") -> list[dict]:
-    """The adversarial-training benchmark as rows: model, clean / FGSM / PGD-20 / PGD-50×10 / worst-case
-    accuracy (fractions), training seconds, and training time and per-step cost relative to natural
-    training (the per-step cost when the benchmark measured it side by side, else ``None``)."""
+    """The adversarial-training benchmark as rows: model, clean / FGSM / PGD-20 / PGD-50×10 /
+    AutoAttack / worst-case accuracy (fractions; the worst case is per image over every attack, the
+    number to quote), its 95 % interval, training seconds, and training time and per-step cost
+    relative to natural training (the per-step cost when the benchmark measured it side by side,
+    else ``None``)."""
     data = load(name)
     models = data["models"]
     natural_seconds = models["natural"]["train_seconds"]
@@ -52,7 +54,9 @@ def robustness_cost(name: str = "at_standard/results.json") -> list[dict]:
                 "fgsm": m["fgsm"],
                 "pgd20": m["pgd20"],
                 "pgd50x10": m["pgd50x10"],
+                "autoattack": m.get("autoattack"),
                 "worst_case": m["worst_case"],
+                "worst_case_interval": tuple(m.get("intervals", {}).get("worst_case", (None, None))),
                 "train_seconds": m["train_seconds"],
                 "time_vs_natural": m["train_seconds"] / natural_seconds,
                 "step_cost": step_cost.get(key),

@@ -61,10 +61,11 @@ def test_plot_adversarial_examples_titles_predictions():
 
 def test_plot_accuracy_vs_eps_accepts_dicts_and_cards():
     class Card:
-        worst_case = "PGD"
-
         def curves(self):
             return {"FGSM": ([0, 0.1], [0.9, 0.5]), "PGD": ([0, 0.1], [0.9, 0.1])}
+
+        def worst_case_curve(self):
+            return [0, 0.1], [0.9, 0.1]
 
     assert len(plotting.plot_accuracy_vs_eps(Card()).axes[0].lines) == 2
     fig = plotting.plot_accuracy_vs_eps({"natural": Card(), "other": ([0, 0.1], [0.8, 0.7])})

@@ -1,0 +1,282 @@
+"""The robustness report card: a model's accuracy under attacks of growing strength at several ε.
+
+:func:`report_card` measures a model at several budgets ε with FGSM, PGD-k, PGD-k with random
+restarts and, optionally, the AutoAttack ensemble (APGD-CE, APGD-T, Square;
+:mod:`course_utils.autoattack`). Every accuracy carries its 95 % interval. From the restarts on,
+every row is the per-image **worst case so far**, and the last row is the number to report. The
+card then runs the gradient-masking checks of :mod:`course_utils.masking`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from course_utils import attacks
+from course_utils import autoattack as autoattack_lib
+from course_utils.evaluation import AttackResult, format_accuracy, robust_accuracy
+from course_utils.masking import MaskingFlag, gradient_masking_checks
+
+
+@dataclasses.dataclass
+class ReportCard:
+    """Robustness of one model: accuracy under each attack at each ε, and the masking checks.
+
+    ``rows`` holds one :class:`~course_utils.evaluation.AttackResult` per (attack, ε), in the order
+    they ran. FGSM and PGD-k rows are each attack alone; the rows from the restarts on are
+    cumulative (an image counts as robust only if it survived the clean test, every attack above
+    and this one), so the last row is the per-image worst case.
+
+    ``restart_seconds`` is the time spent on restarts; ``restart_seconds_all`` the same if they had
+    run on every image (measured when ``restarts_on_survivors`` is False, else estimated as the
+    measured time plus one PGD run per skipped image).
+    """
+
+    model_name: str
+    norm: str | int
+    n: int
+    clean: AttackResult
+    rows: list[AttackResult]
+    flags: list[MaskingFlag]
+    restart_seconds: float
+    restart_seconds_all: float
+    restarts_on_survivors: bool
+    autoattack: str | None = None
+
+    def attacks(self) -> list[str]:
+        """Attack names in the order they were run."""
+        return list(dict.fromkeys(r.name for r in self.rows))
+
+    def curves(self) -> dict[str, tuple[list[float], list[float]]]:
+        """``{attack: (eps values, accuracies)}`` including ε = 0 (clean accuracy), for plotting."""
+        out = {}
+        for name in self.attacks():
+            rows = [r for r in self.rows if r.name == name]
+            out[name] = ([0.0] + [r.eps for r in rows], [self.clean.accuracy] + [r.accuracy for r in rows])
+        return out
+
+    def result(self, attack: str, eps: float) -> AttackResult:
+        """The row of ``attack`` (a name from :meth:`attacks`) at ``eps``."""
+        for r in self.rows:
+            if r.name == attack and np.isclose(r.eps, eps):
+                return r
+        raise KeyError(f"No row for {attack!r} at eps={eps}; attacks: {self.attacks()}.")
+
+    def accuracy(self, attack: str, eps: float) -> float:
+        """Accuracy under ``attack`` (a name from :meth:`attacks`) at ``eps``."""
+        return self.result(attack, eps).accuracy
+
+    def interval(self, attack: str, eps: float) -> tuple[float, float]:
+        """95 % interval of the accuracy under ``attack`` at ``eps``."""
+        return self.result(attack, eps).interval
+
+    @property
+    def worst_case(self) -> str:
+        """Name of the last row: the per-image worst case over every attack (at the budgets where
+        every attack ran; see :meth:`worst`)."""
+        return self.attacks()[-1]
+
+    def worst(self, eps: float) -> AttackResult:
+        """The per-image worst case at ``eps``: the last row measured at that budget."""
+        rows = [r for r in self.rows if np.isclose(r.eps, eps)]
+        if not rows:
+            raise KeyError(f"No rows at eps={eps}; the card has {sorted({r.eps for r in self.rows})}.")
+        return rows[-1]
+
+    def worst_case_curve(self) -> tuple[list[float], list[float]]:
+        """``(eps values, worst-case accuracies)`` including ε = 0 (clean accuracy), for plotting."""
+        eps_values = sorted({r.eps for r in self.rows})
+        return [0.0, *eps_values], [self.clean.accuracy] + [self.worst(e).accuracy for e in eps_values]
+
+    def to_dict(self) -> dict:
+        """JSON-friendly summary (no per-image arrays)."""
+        return {
+            "model": self.model_name,
+            "norm": str(self.norm),
+            "n": self.n,
+            "clean_accuracy": self.clean.accuracy,
+            "clean_interval": list(self.clean.interval),
+            "autoattack": self.autoattack,
+            "rows": [
+                {
+                    "attack": r.name,
+                    "kind": r.kind,
+                    "eps": r.eps,
+                    "accuracy": r.accuracy,
+                    "interval": list(r.interval),
+                    "seconds": r.seconds,
+                }
+                for r in self.rows
+            ],  # fmt: skip
+            "flags": [dataclasses.asdict(f) for f in self.flags],
+            "restart_seconds": self.restart_seconds,
+            "restart_seconds_all_examples": self.restart_seconds_all,
+            "restarts_on_survivors": self.restarts_on_survivors,
+        }
+
+    def __str__(self) -> str:
+        names = self.attacks()
+        eps_values = sorted({r.eps for r in self.rows})
+        width = max(len(n) for n in names + ["accuracy under attack"]) + 2
+        lines = [f"Robustness report card: {self.model_name} ({self.n:,} test images, L{self.norm} norm)"]
+        lines.append(f"clean accuracy: {format_accuracy(self.clean.accuracy, self.clean.interval)}")
+        lines.append(
+            "accuracy under attack".ljust(width)
+            + "".join(f"{'eps=' + format(e, 'g'):>23}" for e in eps_values)
+        )
+        for name in names:
+            cells = "".join(
+                f"{format_accuracy(self.accuracy(name, e), self.interval(name, e)):>23}" for e in eps_values
+            )
+            lines.append(name.ljust(width) + cells)
+        lines.append("[95 % intervals] Rows from 'worst case' down are cumulative: an image counts as robust")
+        lines.append(
+            "only if it survived that attack and every one above it. The last row is the number to report."
+        )
+        if self.restarts_on_survivors:
+            lines.append(
+                "Restarts ran only on the images that survived every earlier attack: "
+                f"{self.restart_seconds:.1f} s instead of about {self.restart_seconds_all:.1f} s "
+                "(estimated) on all images."
+            )
+        else:
+            lines.append(f"Restarts ran on all images: {self.restart_seconds:.1f} s.")
+        seconds = {}
+        for r in self.rows:
+            seconds[r.name] = seconds.get(r.name, 0.0) + r.seconds
+        lines.append("Time per attack: " + ", ".join(f"{n} {s:.1f} s" for n, s in seconds.items()) + ".")
+        lines.append("Gradient-masking checks:" + ("" if self.flags else " not run"))
+        for flag in self.flags:
+            lines.append(f"  [{flag.status}] {flag.name}: {flag.detail}")
+        if any(f.raised for f in self.flags):
+            lines.append(
+                "  A warning means these numbers may overstate robustness: try stronger or different attacks."
+            )
+        return "\n".join(lines)
+
+
+def report_card(
+    model,
+    x,
+    y,
+    *,
+    eps_list,
+    norm="inf",
+    pgd_steps: int = 20,
+    restarts: int = 5,
+    step_size_factor: float = 2.5,
+    autoattack: str | autoattack_lib.Version | None = None,
+    autoattack_eps=None,
+    loss_fn=None,
+    clip_min: float = 0.0,
+    clip_max: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 512,
+    restarts_on_survivors: bool = True,
+    masking_checks: bool = True,
+    model_name: str = "model",
+    progress: bool | None = None,
+) -> ReportCard:
+    """Evaluate ``model`` at every ε with FGSM, PGD-k, PGD-k with restarts and, with ``autoattack``,
+    the AutoAttack ensemble; then run the gradient-masking checks.
+
+    The PGD step size is ``step_size_factor * eps / pgd_steps``; 2.5 is a common rule of thumb,
+    enough to cross the ball from any random start. The restarts row, ``"worst case, +PGD-k xR"``,
+    adds ``restarts`` random restarts of PGD-k. Restarts cannot repair an image that is already
+    misclassified, so with ``restarts_on_survivors=True`` they run only on the images that survived
+    the clean test, FGSM and PGD-k, and the card reports the time this saved (``False`` runs them on
+    every image, to measure the difference). The AutoAttack rows (``"+APGD-CE"``, ``"+APGD-T"``,
+    ``"+Square"``) then run on the images that survived everything above. Every adversarial batch
+    is checked with :func:`~course_utils.evaluation.check_adversarial`.
+
+    Args:
+        model: maps images ``(N, H, W, C)`` in ``[clip_min, clip_max]`` to logits.
+        x, y: test images (float32) and integer labels.
+        eps_list: budgets to test, in the pixel scale, e.g. ``[0.05, 0.1, 0.2]``.
+        norm: ``"inf"`` or ``2``.
+        pgd_steps, restarts: PGD iterations and number of random restarts (``restarts >= 2``).
+        autoattack: ``None`` (no AutoAttack rows), or its budget: ``"quick"``, ``"standard"``,
+            ``"full"`` (:data:`course_utils.autoattack.VERSIONS`).
+        autoattack_eps: the budgets at which the AutoAttack rows run (default: every ε of
+            ``eps_list``); AutoAttack on a robust model takes minutes per ε on a CPU.
+        loss_fn: loss of FGSM and PGD (default cross-entropy; try ``attacks.margin_loss``). The
+            AutoAttack rows always use their own losses (cross-entropy and targeted DLR).
+        seed: seeds every random start: the same seed gives the same card. Random starts are drawn
+            batch by batch, so PGD numbers can differ slightly from one ``attacks.pgd`` call on all
+            images with that seed.
+    """
+    if restarts < 2:
+        raise ValueError(f"restarts must be >= 2 for the restarts row, got {restarts}.")
+    eps_list = sorted(float(e) for e in eps_list)
+    if not eps_list or eps_list[0] <= 0:
+        raise ValueError(f"eps_list must hold positive budgets, got {eps_list}.")
+    version = None if autoattack is None else autoattack_lib.get_version(autoattack)
+    aa_eps = eps_list if autoattack_eps is None else [float(e) for e in autoattack_eps]
+    if not all(any(np.isclose(e, f) for f in eps_list) for e in aa_eps):
+        raise ValueError(f"autoattack_eps {aa_eps} must be budgets of eps_list {eps_list}.")
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
+    norm_key = attacks._norm_name(norm)
+    common = dict(norm=norm_key, loss_fn=loss_fn, clip_min=clip_min, clip_max=clip_max)
+    check = dict(
+        norm=norm_key, clip_min=clip_min, clip_max=clip_max, batch_size=batch_size, progress=progress
+    )
+
+    clean = robust_accuracy(model, x, y, name="clean", kind="clean", batch_size=batch_size, progress=progress)
+    rows, restart_seconds, restart_seconds_all = [], 0.0, 0.0
+    pgd_name = f"PGD-{pgd_steps}"
+    for eps in eps_list:
+        step = step_size_factor * eps / pgd_steps
+
+        def run_pgd(xb, yb, e=eps, s=step, n_runs=1, run_seed=seed):
+            return attacks.pgd(model, xb, yb, eps=e, step_size=s, num_steps=pgd_steps, restarts=n_runs,
+                               seed=run_seed, **common)  # fmt: skip
+
+        fgsm_row = robust_accuracy(
+            model, x, y, lambda xb, yb, e=eps: attacks.fgsm(model, xb, yb, eps=e, **common),
+            eps=eps, name="FGSM", kind="fgsm", **check,
+        )  # fmt: skip
+        pgd_row = robust_accuracy(model, x, y, run_pgd, eps=eps, name=pgd_name, kind="pgd", **check)
+        survived = clean.correct & fgsm_row.correct & pgd_row.correct
+        todo = np.flatnonzero(survived) if restarts_on_survivors else np.arange(len(x))
+        restart = robust_accuracy(
+            model, x[todo], y[todo],
+            lambda xb, yb, e=eps, s=step: run_pgd(xb, yb, e, s, n_runs=restarts, run_seed=seed + 1),
+            eps=eps, name=f"worst case, +{pgd_name} x{restarts}", **check,
+        )  # fmt: skip
+        survived[todo] &= restart.correct
+        restart_seconds += restart.seconds
+        if restarts_on_survivors:
+            # Run on all images, restarts would also attack the images broken already; most of them
+            # fall in the first run and are then skipped by attacks.pgd: about one PGD run each.
+            skipped = len(x) - len(todo)
+            restart_seconds_all += restart.seconds + skipped * pgd_row.seconds / max(len(x), 1)
+        else:
+            restart_seconds_all += restart.seconds
+        rows += [fgsm_row, pgd_row, _cumulative(restart, survived, eps, "restarts")]
+        if version is not None and any(np.isclose(eps, e) for e in aa_eps):
+            stages, _ = autoattack_lib.stage_attacks(
+                model, eps=eps, norm=norm_key, version=version, seed=seed + 2, clip_min=clip_min,
+                clip_max=clip_max, batch_size=batch_size,
+            )  # fmt: skip
+            for name, kind, attack in stages:
+                todo = np.flatnonzero(survived)
+                stage = robust_accuracy(model, x[todo], y[todo], attack, eps=eps, name="+" + name, **check)
+                survived[todo] &= stage.correct
+                rows.append(_cumulative(stage, survived, eps, kind))
+
+    flags = []
+    if masking_checks:
+        flags = gradient_masking_checks(
+            model, x, y, rows, clean, norm=norm_key, pgd_steps=pgd_steps, loss_fn=loss_fn, clip_min=clip_min,
+            clip_max=clip_max, seed=seed, batch_size=batch_size, progress=progress,
+        )  # fmt: skip
+    return ReportCard(
+        model_name, norm_key, len(x), clean, rows, flags, restart_seconds, restart_seconds_all,
+        restarts_on_survivors, None if version is None else version.name,
+    )  # fmt: skip
+
+
+def _cumulative(stage: AttackResult, survived: np.ndarray, eps: float, kind: str) -> AttackResult:
+    """A row holding the worst case so far (``survived`` over all images) and the stage's time."""
+    return AttackResult(stage.name, eps, float(survived.mean()), survived.copy(), stage.seconds, kind)

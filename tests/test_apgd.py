@@ -1,0 +1,215 @@
+"""APGD and the DLR losses: the checkpoint schedule of the paper, the closed-form optimum of attacks
+on linear models, DLR's invariance to rescaling the logits, validity, determinism, bad inputs."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_utils import attacks
+from course_utils.attacks.apgd import checkpoints
+
+
+def linear_model(d=16, classes=10, seed=0, scale=1.0):
+    """logits = scale * (flatten(x) @ W + b) on images (4, 4, d // 16); returns (model, W, b)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(d, classes)).astype(np.float32)
+    b = rng.normal(size=classes).astype(np.float32)
+    side = int(math.isqrt(d))
+    model = keras.Sequential(
+        [keras.Input((side, side, 1)), keras.layers.Flatten(), keras.layers.Dense(classes)]
+    )
+    model.layers[-1].set_weights([w * scale, b * scale])
+    return model, w, b
+
+
+def worst_case_margin(x, y, w, b, eps, clip_min=0.0, clip_max=1.0):
+    """Exact max over the L∞ ball ∩ pixel box of max_{j≠y} z_j − z_y for a linear model (float64).
+
+    For each class j the objective (w_j − w_y)·x' + b_j − b_y is linear, so its maximum over the box
+    [max(x − ε, 0), min(x + ε, 1)] puts each pixel at the end its coefficient points to.
+    """
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    lo, hi = np.maximum(flat - eps, clip_min), np.minimum(flat + eps, clip_max)
+    out = np.full(len(x), -np.inf)
+    for j in range(w.shape[1]):
+        coef = w[:, j][None, :] - w[:, y].T  # (N, d)
+        best = np.where(coef > 0, hi, lo)
+        value = (coef * best).sum(axis=1) + b[j] - b[y]
+        out = np.where(j == y, out, np.maximum(out, value))
+    return out
+
+
+def test_checkpoints_follow_the_paper():
+    assert checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
+    p = [0.0, 0.22]
+    while True:
+        nxt = p[-1] + max(p[-1] - p[-2] - 0.03, 0.06)
+        if nxt > 1:
+            break
+        p.append(nxt)
+    assert checkpoints(100) == [round(v * 100) for v in p[1:]]
+    for n in (1, 5, 20, 250):
+        w = checkpoints(n)
+        assert w == sorted(set(w)) and w[-1] <= n and w[0] == max(int(0.22 * n), 1)
+
+
+def test_dlr_is_invariant_to_scaling_and_shifting_the_logits():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(32, 10))  # float64: the invariance is exact, float32 rounding is not
+    y = rng.integers(0, 10, 32)
+    t = (y + 1 + rng.integers(0, 9, 32)) % 10
+    for loss, args in ((attacks.dlr_loss, (y,)), (attacks.targeted_dlr_loss, (y, t))):
+        base = loss(*args, tf.constant(z)).numpy()
+        for scale, shift in ((1000.0, 0.0), (0.01, 5.0), (7.0, -3.0)):
+            np.testing.assert_allclose(loss(*args, tf.constant(z * scale + shift)).numpy(), base, rtol=1e-9)
+    # The margin and the cross-entropy are not: a saturated softmax hides the cross-entropy's gradient.
+    assert not np.allclose(attacks.margin_loss(y, z * 1000).numpy(), attacks.margin_loss(y, z).numpy())
+
+
+def test_dlr_known_values():
+    z = tf.constant([[4.0, 1.0, 0.0, -1.0], [0.0, 3.0, 1.0, -1.0]])
+    y = np.array([0, 0])
+    # Correct: -(4 - 1) / (4 - 0); misclassified: -(0 - 3) / (3 - 0).
+    np.testing.assert_allclose(attacks.dlr_loss(y, z).numpy(), [-0.75, 1.0], rtol=1e-6)
+    # Targeted at class 2: -(z_y - z_t) / (z_π1 - (z_π3 + z_π4) / 2).
+    np.testing.assert_allclose(
+        attacks.targeted_dlr_loss(y, np.array([2, 2]), z).numpy(), [-4 / 4.5, 1 / 3.5], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "loss, targeted, share", [("dlr", True, 1.0), ("ce", False, 0.9), ("dlr", False, 0.9)]
+)
+def test_apgd_on_a_linear_model_finds_what_the_closed_form_allows(loss, targeted, share):
+    """APGD-T tries every other class, each time maximising a linear numerator: on a linear model it
+    breaks exactly the images the closed form says can be broken. Untargeted runs follow one loss
+    and may miss a class; they must still break most."""
+    model, w, b = linear_model()
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, size=(300, 4, 4, 1)).astype(np.float32)
+    pred = model(x).numpy().argmax(1)
+    eps = 0.08
+    margin = worst_case_margin(x, pred, w, b, eps)
+    assert (margin > 0.01).sum() > 30 and (margin < -0.01).sum() > 30  # both kinds present
+    x_adv = attacks.apgd(model, x, pred, eps=eps, loss=loss, targeted=targeted, num_steps=50, seed=0)
+    broken = model(x_adv).numpy().argmax(1) != pred
+    assert not broken[margin < 0].any()  # no attack beats the optimum
+    assert broken[margin > 0.01].mean() >= share
+
+
+def test_apgd_reaches_the_optimum_of_a_two_class_linear_model():
+    """Two classes: the cross-entropy grows with z_1 − z_0, a linear function, so its maximum over the
+    ball is at x + ε sign(w_1 − w_0) (L∞) or x + ε (w_1 − w_0)/‖w_1 − w_0‖ (L2, inside the box)."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(16, 2)).astype(np.float32)
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    x = rng.uniform(0.3, 0.7, size=(8, 4, 4, 1)).astype(np.float32)
+    # A bias that keeps class 0 ahead anywhere in the ball (so no image stops early), but by little
+    # enough that the cross-entropy does not round to 0 in float32.
+    reach = np.abs(x.reshape(8, -1) @ (w[:, 1] - w[:, 0])).max() + 0.4 * np.abs(w[:, 1] - w[:, 0]).sum()
+    model.layers[-1].set_weights([w, np.array([reach + 2.0, 0.0], np.float32)])
+    y = np.zeros(8, np.int64)
+    direction = (w[:, 1] - w[:, 0]).reshape(4, 4, 1)
+    x_inf = attacks.apgd(model, x, y, eps=0.1, num_steps=10, seed=0)
+    np.testing.assert_allclose(x_inf, np.clip(x + 0.1 * np.sign(direction), 0, 1), atol=1e-6)
+    x_l2 = attacks.apgd(model, x, y, eps=0.25, norm=2, num_steps=30, seed=0)
+    optimum = x + 0.25 * direction / np.linalg.norm(direction)
+    gain = lambda xs: xs.reshape(8, -1) @ (w[:, 1] - w[:, 0])  # noqa: E731
+    np.testing.assert_allclose(gain(x_l2), gain(optimum), atol=1e-3)
+
+
+def test_dlr_attack_is_blind_to_a_saturated_softmax():
+    """Multiplying the logits by 1000 saturates the softmax: the cross-entropy's gradient vanishes on
+    confident images and APGD-CE fails, while APGD-DLR sees the same loss as on the plain model."""
+    model, w, b = linear_model(scale=1.0)
+    saturated, _, _ = linear_model(scale=1000.0)
+    x = np.random.default_rng(4).uniform(0, 1, size=(200, 4, 4, 1)).astype(np.float32)
+    pred = model(x).numpy().argmax(1)
+    assert (saturated(x).numpy().argmax(1) == pred).all()
+
+    def accuracy(m, loss):
+        return np.mean(m(attacks.apgd(m, x, pred, eps=0.08, loss=loss, seed=0)).numpy().argmax(1) == pred)
+
+    plain, dlr_saturated = accuracy(model, "dlr"), accuracy(saturated, "dlr")
+    assert abs(plain - dlr_saturated) <= 0.01
+    assert accuracy(saturated, "ce") > dlr_saturated + 0.1
+
+
+@pytest.mark.parametrize("norm, eps", [("inf", 0.05), (2, 0.5)])
+def test_apgd_output_is_valid_and_deterministic(norm, eps):
+    model, _, _ = linear_model()
+    x = np.random.default_rng(5).uniform(0, 1, size=(40, 4, 4, 1)).astype(np.float32)
+    y = np.random.default_rng(6).integers(0, 10, 40)
+    a = attacks.apgd(model, x, y, eps=eps, norm=norm, num_steps=12, restarts=2, seed=7, batch_size=16)
+    b = attacks.apgd(model, x, y, eps=eps, norm=norm, num_steps=12, restarts=2, seed=7, batch_size=16)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.shape == x.shape
+    assert a.min() >= 0 and a.max() <= 1
+    assert attacks.perturbation_norms(a, x, norm).max() <= eps + 1e-6
+    wrong = model(x).numpy().argmax(1) != y
+    np.testing.assert_array_equal(a[wrong], x[wrong])  # misclassified already: unchanged
+
+
+def test_apgd_accepts_a_per_example_keras_loss_and_compiles_once():
+    model, _, _ = linear_model()
+    x = np.random.default_rng(8).uniform(0, 1, size=(20, 4, 4, 1)).astype(np.float32)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    a = attacks.apgd(model, x, eps=0.05, loss=loss, num_steps=5, seed=1)
+    b = attacks.apgd(model, x[:7], eps=0.05, loss=loss, num_steps=5, seed=1)  # another batch size
+    assert a.shape == x.shape and b.shape == (7, 4, 4, 1)
+    kernels = [fn for key, fns in attacks._COMPILED[model].items() if key[0] == "apgd" for fn in fns]
+    assert kernels and all(fn.experimental_get_tracing_count() == 1 for fn in kernels)
+
+
+def test_apgd_targeted_tries_several_targets():
+    model, w, b = linear_model()
+    x = np.random.default_rng(9).uniform(0, 1, size=(200, 4, 4, 1)).astype(np.float32)
+    pred = model(x).numpy().argmax(1)
+
+    def broken(k):
+        x_adv = attacks.apgd(model, x, pred, eps=0.06, loss="dlr", targeted=True, num_targets=k, seed=0)
+        return (model(x_adv).numpy().argmax(1) != pred).sum()
+
+    assert broken(9) > broken(1)
+
+
+def test_apgd_refuses_bad_arguments():
+    model, _, _ = linear_model()
+    x = np.random.default_rng(0).uniform(0, 1, size=(4, 4, 4, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match="Unknown loss"):
+        attacks.apgd(model, x, eps=0.1, loss="hinge")
+    with pytest.raises(ValueError, match="one loss value per image"):
+        attacks.apgd(model, x, eps=0.1, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    for name in ("num_steps", "restarts", "num_targets"):
+        with pytest.raises(ValueError, match=name):
+            attacks.apgd(model, x, eps=0.1, **{name: 0})
+    with pytest.raises(ValueError, match="8/255"):
+        attacks.apgd(model, x, eps=8)
+    two = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="at least 3 classes"):
+        attacks.apgd(two, x, eps=0.1, loss="dlr")
+    softmax = keras.Sequential([model, keras.layers.Softmax()])
+    with pytest.raises(ValueError, match="probabilities"):
+        attacks.apgd(softmax, x, eps=0.1)
+
+
+def test_a_zero_gradient_stops_an_image_at_once():
+    """Rounding has a zero gradient: APGD cannot move, so it must not spend its steps trying."""
+    from course_utils import defenses
+
+    base, _, _ = linear_model()
+    model = defenses.quantized(base, levels=2)
+    seen = tf.Variable(0, dtype=tf.int64)
+
+    def counted(images):
+        seen.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
+        return model(images)
+
+    x = np.random.default_rng(0).uniform(0, 1, size=(50, 4, 4, 1)).astype(np.float32)
+    pred = model(x).numpy().argmax(1)
+    x_adv = attacks.apgd(counted, x, pred, eps=0.01, num_steps=1000, seed=0)
+    assert attacks.perturbation_norms(x_adv, x).max() <= 0.01 + 1e-6
+    assert int(seen.numpy()) < 5 * len(x)  # not 1,000 steps per image

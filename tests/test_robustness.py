@@ -1,0 +1,101 @@
+"""The report card: worst-case rows that only go down, intervals on every row, AutoAttack rows on
+the survivors, repeatable with a seed, and its bad inputs."""
+
+import json
+
+import pytest
+
+from course_utils import defenses, robustness
+
+from .test_evaluation import data_for, reachable_linear_model
+
+
+def test_report_card_invariants():
+    model = reachable_linear_model()
+    x, y = data_for(model)
+    kwargs = dict(eps_list=[0.3, 0.05, 0.1], pgd_steps=5, restarts=3, seed=0, progress=False, batch_size=16)
+    card = robustness.report_card(model, x, y, **kwargs)
+    assert card.attacks() == ["FGSM", "PGD-5", "worst case, +PGD-5 x3"]
+    assert card.worst_case == "worst case, +PGD-5 x3"
+    assert [r.kind for r in card.rows[:3]] == ["fgsm", "pgd", "restarts"]
+    assert card.clean.accuracy == 1.0
+    for eps in (0.05, 0.1, 0.3):
+        worst = card.accuracy(card.worst_case, eps)
+        assert worst <= min(card.accuracy("FGSM", eps), card.accuracy("PGD-5", eps))
+        low, high = card.interval(card.worst_case, eps)
+        assert low <= worst <= high
+    eps_values, accs = card.curves()[card.worst_case]
+    assert eps_values == [0.0, 0.05, 0.1, 0.3] and accs[0] == 1.0
+    assert accs == sorted(accs, reverse=True)  # a bigger ball never helps the model here
+    assert not any(f.raised for f in card.flags), str(card)
+    statuses = {f.name: f.status for f in card.flags}
+    assert statuses["black-box attack stronger than the white-box ones"] == "not run"  # no Square row
+    assert len(card.flags) == 7 and "Gradient-masking checks" in str(card) and "[95 % intervals]" in str(card)
+    summary = json.loads(json.dumps(card.to_dict()))
+    assert all(len(row["interval"]) == 2 and row["kind"] for row in summary["rows"])
+    again = robustness.report_card(model, x, y, **kwargs)
+    assert [r.accuracy for r in again.rows] == [r.accuracy for r in card.rows]
+    on_all = robustness.report_card(model, x, y, restarts_on_survivors=False, masking_checks=False, **kwargs)
+    assert on_all.flags == [] and not on_all.restarts_on_survivors
+
+
+def test_report_card_with_autoattack_rows():
+    model = reachable_linear_model()
+    x, y = data_for(model, n=80)
+    card = robustness.report_card(
+        model, x, y, eps_list=[0.1, 0.2], pgd_steps=5, restarts=2, autoattack="quick", progress=False
+    )
+    assert [r.kind for r in card.rows if r.eps == 0.1] == [
+        "fgsm", "pgd", "restarts", "apgd-ce", "apgd-t", "square"
+    ]  # fmt: skip
+    assert card.worst_case.startswith("+Square") and card.autoattack == "quick"
+    for eps in (0.1, 0.2):
+        cumulative = [r.accuracy for r in card.rows if r.eps == eps][2:]
+        assert cumulative == sorted(cumulative, reverse=True)  # each row adds an attack: never higher
+    statuses = {f.name: f.status for f in card.flags}
+    assert "not run" not in statuses.values(), str(card)
+    assert not any(f.raised for f in card.flags), str(card)
+
+
+def test_report_card_refuses_bad_arguments():
+    model = reachable_linear_model()
+    x, y = data_for(model)
+    with pytest.raises(ValueError, match="restarts"):
+        robustness.report_card(model, x, y, eps_list=[0.1], restarts=1)
+    with pytest.raises(ValueError, match="positive"):
+        robustness.report_card(model, x, y, eps_list=[0.0, 0.1])
+    with pytest.raises(ValueError, match="Unknown AutoAttack version"):
+        robustness.report_card(model, x, y, eps_list=[0.1], autoattack="strong")
+
+
+def test_autoattack_rows_expose_a_quantised_model():
+    """Rounding hides the gradient from FGSM and PGD; the Square attack does not need it."""
+    model = defenses.quantized(reachable_linear_model(), levels=2)
+    x, y = data_for(model, n=80)
+    card = robustness.report_card(
+        model, x, y, eps_list=[0.3], pgd_steps=5, restarts=2, autoattack="quick", progress=False
+    )
+    pgd, worst = card.accuracy("PGD-5", 0.3), card.accuracy(card.worst_case, 0.3)
+    assert worst < pgd - 0.2, str(card)
+    raised = {f.name for f in card.flags if f.raised}
+    assert {
+        "black-box attack stronger than the white-box ones",
+        "zero or non-finite input gradients",
+    } <= raised
+
+
+def test_autoattack_at_some_budgets_only():
+    model = reachable_linear_model()
+    x, y = data_for(model, n=60)
+    card = robustness.report_card(
+        model, x, y, eps_list=[0.1, 0.2], pgd_steps=5, restarts=2, autoattack="quick", autoattack_eps=[0.2],
+        masking_checks=False, progress=False,
+    )  # fmt: skip
+    assert card.worst(0.1).kind == "restarts" and card.worst(0.2).kind == "square"
+    eps_values, accs = card.worst_case_curve()
+    assert eps_values == [0.0, 0.1, 0.2] and accs == sorted(accs, reverse=True)
+    assert accs[2] == card.worst(0.2).accuracy
+    with pytest.raises(ValueError, match="autoattack_eps"):
+        robustness.report_card(model, x, y, eps_list=[0.1], autoattack="quick", autoattack_eps=[0.3])
+    with pytest.raises(KeyError, match="No rows at eps=0.3"):
+        card.worst(0.3)
