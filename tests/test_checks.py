@@ -312,3 +312,56 @@ def test_repaired_loss_halved_or_returning_none(capsys):
     assert "do not average" in capsys.readouterr().out
     assert not checks.check_repaired_d_loss(lambda r, f: None)
     assert "forget `return`" in capsys.readouterr().out
+
+
+def straight_through(x, levels, *, mistake=None):
+    scale = levels - 1
+    if mistake == "levels":
+        scale = levels
+    rounded = tf.round(x * scale) / scale
+    if mistake == "plain":
+        return rounded
+    if mistake == "numpy":
+        return rounded.numpy()
+    if mistake == "all stopped":
+        return tf.stop_gradient(x + (rounded - x))
+    return x + tf.stop_gradient(rounded - x)
+
+
+def test_straight_through_check(capsys):
+    assert checks.check_straight_through(straight_through)
+    assert "BPDA" in capsys.readouterr().out
+    cases = {
+        "tf.round has no gradient": "plain",
+        "steps of 1/(levels - 1)": "levels",
+        "cannot differentiate through NumPy": "numpy",
+        "blocks it too": "all stopped",
+    }
+    for advice, mistake in cases.items():
+        assert not checks.check_straight_through(
+            lambda x, levels, m=mistake: straight_through(x, levels, mistake=m)
+        )
+        assert advice in capsys.readouterr().out, advice
+    assert not checks.check_straight_through(lambda x, levels: x)
+    assert "does not round" in capsys.readouterr().out
+
+
+def noise_beats_attack(model, x, y, eps, attack_accuracy, tolerance=0.01, *, flip=False, strict=False):
+    from course_utils import attacks, evaluation
+
+    x_noise = attacks.random_perturbation(x, eps=eps, surface=True, seed=1)
+    noise = evaluation.accuracy(model, x_noise, y)
+    if flip:
+        return noise > attack_accuracy + tolerance
+    return noise < attack_accuracy - (0 if strict else tolerance)
+
+
+def test_noise_check_check(capsys):
+    assert checks.check_noise_check(noise_beats_attack)
+    assert "all three cases" in capsys.readouterr().out
+    assert not checks.check_noise_check(lambda *a: noise_beats_attack(*a, flip=True))
+    assert "other way round" in capsys.readouterr().out
+    assert not checks.check_noise_check(lambda *a: noise_beats_attack(*a, strict=True))
+    assert "smaller than the tolerance" in capsys.readouterr().out
+    assert not checks.check_noise_check(lambda *a: 0.5)
+    assert "True or False" in capsys.readouterr().out

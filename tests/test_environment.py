@@ -15,8 +15,8 @@ def test_pip_and_conda_requirements_match():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pip_reqs = list(project["dependencies"])
     for name, extra in project["optional-dependencies"].items():
-        if name == "gpu":  # a platform option (CUDA wheels), documented in environment.yml's header
-            continue
+        if name in ("gpu", "bench"):  # a platform option (CUDA wheels) and the benchmarks' second
+            continue  # opinions, both documented in environment.yml's header
         pip_reqs += [r for r in extra if not r.startswith("course-utils")]
     pip_reqs = {_name(r): r.replace(" ", "") for r in pip_reqs}
     conda = {}
