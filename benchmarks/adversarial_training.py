@@ -166,6 +166,7 @@ def main(argv=None):
         action="store_true",
         help="evaluate the saved models again (DIR/NAME.keras), keep training records",
     )
+    parser.add_argument("--autoattack", default=None, help="AutoAttack version (default: the profile's)")
     parser.add_argument("--cost-batches", type=int, default=40, help="batches per step-cost measurement")
     args = parser.parse_args(argv)
 

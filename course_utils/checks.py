@@ -606,10 +606,19 @@ def check_noise_check(fn) -> bool:
     y = evaluation.predict_logits(model, x).argmax(axis=1)
     eps = 0.3
     noise = evaluation.accuracy(model, attacks.random_perturbation(x, eps=eps, surface=True, seed=0), y)
+    inside = evaluation.accuracy(
+        model, attacks.random_perturbation(x, eps=eps, seed=0), y
+    )  # uniform in the ball
     cases = [  # (attack accuracy, tolerance, expected answer, what the case is)
         (max(noise - 0.2, 0.0), 0.01, False, "an attack far stronger than noise (no warning)"),
         (min(noise + 0.2, 1.0), 0.01, True, "an attack far weaker than noise (a warning)"),
         (min(noise + 0.1, 1.0), 0.3, False, "an attack weaker than noise, but by less than the tolerance"),
+        (
+            (noise + inside) / 2,
+            0.01,
+            True,
+            "an attack that surface noise beats but noise inside the ball does not",
+        ),
     ]
     lines, ok = [], True
     for attack_accuracy, tolerance, expected, what in cases:
@@ -624,12 +633,19 @@ def check_noise_check(fn) -> bool:
                 f"For {what} (attack {attack_accuracy:.1%}, noise about {noise:.1%}) expected {expected}."
             )
     if ok:
-        return _say(True, [f"Noise at eps={eps} leaves about {noise:.1%}; all three cases answered right."])
-    if len(lines) == 3 or (len(lines) == 2 and "tolerance" not in lines[-1]):
+        return _say(True, [f"Noise at eps={eps} leaves about {noise:.1%}; all four cases answered right."])
+    wrong = {what for what in ("far stronger", "far weaker", "less than the tolerance", "surface noise") if
+             any(what in line for line in lines)}  # fmt: skip
+    if {"far stronger", "far weaker"} <= wrong:
         lines.append("Compare the other way round: warn when noise_accuracy < attack_accuracy - tolerance.")
-    elif "tolerance" in lines[-1]:
+    elif "less than the tolerance" in wrong:
         lines.append(
             "Ignore differences smaller than the tolerance: noise_accuracy < attack_accuracy - tolerance."
+        )
+    elif wrong == {"surface noise"}:
+        lines.append(
+            "Your noise is weaker than it should be: put it on the surface of the ball "
+            "(attacks.random_perturbation(..., surface=True): every pixel moved by +eps or -eps)."
         )
     return _say(False, lines)
 

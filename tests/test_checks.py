@@ -346,10 +346,12 @@ def test_straight_through_check(capsys):
     assert "does not round" in capsys.readouterr().out
 
 
-def noise_beats_attack(model, x, y, eps, attack_accuracy, tolerance=0.01, *, flip=False, strict=False):
+def noise_beats_attack(
+    model, x, y, eps, attack_accuracy, tolerance=0.01, *, flip=False, strict=False, inside=False
+):
     from course_utils import attacks, evaluation
 
-    x_noise = attacks.random_perturbation(x, eps=eps, surface=True, seed=1)
+    x_noise = attacks.random_perturbation(x, eps=eps, surface=not inside, seed=1)
     noise = evaluation.accuracy(model, x_noise, y)
     if flip:
         return noise > attack_accuracy + tolerance
@@ -358,10 +360,12 @@ def noise_beats_attack(model, x, y, eps, attack_accuracy, tolerance=0.01, *, fli
 
 def test_noise_check_check(capsys):
     assert checks.check_noise_check(noise_beats_attack)
-    assert "all three cases" in capsys.readouterr().out
+    assert "all four cases" in capsys.readouterr().out
     assert not checks.check_noise_check(lambda *a: noise_beats_attack(*a, flip=True))
     assert "other way round" in capsys.readouterr().out
     assert not checks.check_noise_check(lambda *a: noise_beats_attack(*a, strict=True))
     assert "smaller than the tolerance" in capsys.readouterr().out
+    assert not checks.check_noise_check(lambda *a: noise_beats_attack(*a, inside=True))
+    assert "surface=True" in capsys.readouterr().out
     assert not checks.check_noise_check(lambda *a: 0.5)
     assert "True or False" in capsys.readouterr().out
