@@ -140,9 +140,9 @@ def confidence_interval(correct: int, n: int, level: float = 0.95) -> tuple[floa
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
-def format_accuracy(accuracy: float, interval: tuple[float, float] | None = None) -> str:
-    """``"75.20 % [72.4, 77.9]"``: an accuracy in percent with its interval, if given."""
-    text = f"{100 * accuracy:.2f} %"
+def format_accuracy(accuracy: float, interval: tuple[float, float] | None = None, digits: int = 2) -> str:
+    """``"75.20 % [72.4, 77.9]"``: an accuracy in percent (``digits`` decimals) and its interval, if any."""
+    text = f"{100 * accuracy:.{digits}f} %"
     if interval is not None and np.isfinite(interval[0]):
         text += f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
     return text

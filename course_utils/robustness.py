@@ -123,11 +123,13 @@ class ReportCard:
         lines.append(f"clean accuracy: {format_accuracy(self.clean.accuracy, self.clean.interval)}")
         lines.append(
             "accuracy under attack".ljust(width)
-            + "".join(f"{'eps=' + format(e, 'g'):>23}" for e in eps_values)
+            + "".join(f"{'eps=' + format(e, 'g'):>21}" for e in eps_values)
         )
+        measured = {(r.name, r.eps): r for r in self.rows}
         for name in names:
             cells = "".join(
-                f"{format_accuracy(self.accuracy(name, e), self.interval(name, e)):>23}" for e in eps_values
+                f"{format_accuracy(r.accuracy, r.interval, 1) if (r := measured.get((name, e))) else '-':>21}"
+                for e in eps_values
             )
             lines.append(name.ljust(width) + cells)
         lines.append("[95 % intervals] Rows from 'worst case' down are cumulative: an image counts as robust")

@@ -259,6 +259,7 @@ def test_bad_attack_settings_are_refused(setup, kwargs, match):
         (dict(step_size=0.01, num_steps=0), "num_steps must be"),
         (dict(step_size=0.01, num_steps=2.5), "num_steps must be"),
         (dict(step_size=0.01, num_steps=2, restarts=0), "restarts must be"),
+        (dict(step_size=0.01, num_steps=2, restarts=3, rand_init=False), "same deterministic attack 3 times"),
     ],
 )
 def test_bad_pgd_schedule_is_refused(setup, kwargs, match):

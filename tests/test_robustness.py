@@ -92,6 +92,7 @@ def test_autoattack_at_some_budgets_only():
         masking_checks=False, progress=False,
     )  # fmt: skip
     assert card.worst(0.1).kind == "restarts" and card.worst(0.2).kind == "square"
+    assert "+APGD-CE" in str(card)  # rows measured at some budgets only print as "-" at the others
     eps_values, accs = card.worst_case_curve()
     assert eps_values == [0.0, 0.1, 0.2] and accs == sorted(accs, reverse=True)
     assert accs[2] == card.worst(0.2).accuracy
