@@ -100,3 +100,20 @@ def test_autoattack_at_some_budgets_only():
         robustness.report_card(model, x, y, eps_list=[0.1], autoattack="quick", autoattack_eps=[0.3])
     with pytest.raises(KeyError, match="No rows at eps=0.3"):
         card.worst(0.3)
+
+
+def test_report_card_of_a_plain_function():
+    """The attacks accept any callable that returns logits; so must the card (it used to crash)."""
+    model = reachable_linear_model()
+    x, y = data_for(model, n=40)
+
+    def plain(images):  # no `training` argument, not a Keras model
+        return model(images)
+
+    card = robustness.report_card(
+        plain, x, y, eps_list=[0.1], pgd_steps=3, restarts=2, autoattack="quick", progress=False
+    )
+    keras_card = robustness.report_card(
+        model, x, y, eps_list=[0.1], pgd_steps=3, restarts=2, autoattack="quick", progress=False
+    )
+    assert [r.accuracy for r in card.rows] == [r.accuracy for r in keras_card.rows]
