@@ -215,7 +215,7 @@ def report_card(
         raise ValueError(f"eps_list must hold positive budgets, got {eps_list}.")
     version = None if autoattack is None else autoattack_lib.get_version(autoattack)
     aa_eps = eps_list if autoattack_eps is None else [float(e) for e in autoattack_eps]
-    if not all(any(np.isclose(e, f) for f in eps_list) for e in aa_eps):
+    if version is not None and not all(any(np.isclose(e, f) for f in eps_list) for e in aa_eps):
         raise ValueError(f"autoattack_eps {aa_eps} must be budgets of eps_list {eps_list}.")
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
     norm_key = attacks._norm_name(norm)
