@@ -242,7 +242,7 @@ def main(argv=None):
         "PGD-50x10",
         "AutoAttack",
         "worst",
-        "95 % interval",
+        "95% CI",
         "train s",
         "s/epoch",
     ]

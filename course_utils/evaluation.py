@@ -137,7 +137,9 @@ def confidence_interval(correct: int, n: int, level: float = 0.95) -> tuple[floa
     p = correct / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    low = 0.0 if correct == 0 else max(0.0, centre - half)  # exact ends: no rounding residue
+    high = 1.0 if correct == n else min(1.0, centre + half)
+    return float(low), float(high)
 
 
 def format_accuracy(accuracy: float, interval: tuple[float, float] | None = None, digits: int = 2) -> str:

@@ -94,6 +94,8 @@ def test_wilson_interval_known_values_and_symmetry():
     np.testing.assert_allclose(evaluation.confidence_interval(81, 263), (0.2553, 0.3662), atol=5e-5)
     np.testing.assert_allclose(evaluation.confidence_interval(15, 148), (0.0624, 0.1605), atol=5e-5)
     np.testing.assert_allclose(evaluation.confidence_interval(0, 20), (0.0, 0.1611), atol=5e-5)
+    assert evaluation.confidence_interval(0, 1000)[0] == 0.0
+    assert evaluation.confidence_interval(9, 9)[1] == 1.0
     for k, n in ((0, 7), (3, 10), (750, 1000), (10_000, 10_000)):
         low, high = evaluation.confidence_interval(k, n)
         mirror = evaluation.confidence_interval(n - k, n)
