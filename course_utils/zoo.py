@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from course_utils import cache, config, models, training
+from course_utils import adversarial_training, cache, config, models, training
 from course_utils import data as data_lib
 from course_utils import gan as gan_lib
 
@@ -159,7 +159,9 @@ def robust_cnn(
     settings = {**profile.cnn_settings(), "method": method, "eps": eps, "at_steps": steps}
 
     def fit(model, x, y, **schedule):
-        return training.train_adversarial(model, x, y, method=method, eps=eps, steps=steps, **schedule)
+        return adversarial_training.train_adversarial(
+            model, x, y, method=method, eps=eps, steps=steps, **schedule
+        )
 
     return _load_or_train(
         f"cnn_{method}",

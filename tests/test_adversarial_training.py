@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import training
+from course_utils import adversarial_training
 
 
 def tiny_classifier(seed=0):
@@ -35,11 +35,11 @@ def tiny_data(n=64, seed=0):
 
 def test_method_defaults_and_bad_settings():
     clf = tiny_classifier()
-    pgd = training.AdversarialTrainer(clf, method="pgd", eps=0.1, steps=4)
+    pgd = adversarial_training.AdversarialTrainer(clf, method="pgd", eps=0.1, steps=4)
     assert (pgd.steps, pgd.step_size) == (4, pytest.approx(2.5 * 0.1 / 4))
-    fast = training.AdversarialTrainer(clf, method="fgsm_rs", eps=0.1)
+    fast = adversarial_training.AdversarialTrainer(clf, method="fgsm_rs", eps=0.1)
     assert (fast.steps, fast.step_size) == (1, pytest.approx(0.125))
-    plain = training.AdversarialTrainer(clf, method="fgsm", eps=0.1)
+    plain = adversarial_training.AdversarialTrainer(clf, method="fgsm", eps=0.1)
     assert plain.step_size == pytest.approx(0.1)
     for kwargs, match in [
         (dict(method="madry", eps=0.1), "Unknown method"),
@@ -52,7 +52,7 @@ def test_method_defaults_and_bad_settings():
         (dict(method="fgsm_rs", eps=0.1, steps=3), "exactly one step"),
     ]:
         with pytest.raises(ValueError, match=match):
-            training.AdversarialTrainer(clf, **kwargs)
+            adversarial_training.AdversarialTrainer(clf, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -62,20 +62,22 @@ def test_fit_trains_the_classifier_and_reports_metrics(method, steps, adv_ratio)
     x, y = tiny_data()
     clf = tiny_classifier()
     before = [w.copy() for w in clf.get_weights()]
-    trainer = training.AdversarialTrainer(
+    trainer = adversarial_training.AdversarialTrainer(
         clf, method=method, eps=0.05, steps=steps, adv_ratio=adv_ratio, seed=1
     )
     trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
     history = trainer.fit(x, y, batch_size=16, epochs=2, validation_data=(x, y), verbose=0)
-    for key in ("loss", "adv_loss", "clean_loss", "adv_accuracy", "val_loss", "val_accuracy"):
+    for key in ("loss", "adv_loss", "adv_accuracy", "val_loss", "val_accuracy"):
         assert key in history.history and np.all(np.isfinite(history.history[key]))
+    # clean_loss only where the loss itself uses the clean batch (no extra forward pass otherwise)
+    assert ("clean_loss" in history.history) == (method == "trades" or adv_ratio < 1)
     assert any(not np.array_equal(a, b) for a, b in zip(before, clf.get_weights(), strict=True))
     np.testing.assert_allclose(trainer.predict(x, verbose=0), clf.predict(x, verbose=0), rtol=1e-6)
 
 
 def test_the_adversarial_batch_stays_in_the_ball():
     x, y = tiny_data(n=16)
-    trainer = training.AdversarialTrainer(tiny_classifier(), method="pgd", eps=0.05, steps=3)
+    trainer = adversarial_training.AdversarialTrainer(tiny_classifier(), method="pgd", eps=0.05, steps=3)
     x_adv = np.asarray(trainer.adversarial_batch(x, y))
     assert np.abs(x_adv - x).max() <= 0.05 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
 
@@ -83,26 +85,28 @@ def test_the_adversarial_batch_stays_in_the_ball():
 def test_kl_from_clean_is_zero_at_the_clean_prediction_and_positive_elsewhere():
     logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5]], np.float32)
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(training.kl_from_clean(p, logits), [0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(adversarial_training.kl_from_clean(p, logits), [0.0, 0.0], atol=1e-6)
     other = np.array([[0.0, 2.0, -1.0], [1.0, 0.0, 0.0]], np.float32)
     q = np.exp(other) / np.exp(other).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(training.kl_from_clean(p, other), (p * np.log(p / q)).sum(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        adversarial_training.kl_from_clean(p, other), (p * np.log(p / q)).sum(axis=1), rtol=1e-5
+    )
 
 
 def test_the_trades_batch_moves_the_prediction_and_stays_in_the_ball():
     x, y = tiny_data(n=16)
     clf = tiny_classifier()
-    trainer = training.AdversarialTrainer(clf, method="trades", eps=0.1, steps=5)
+    trainer = adversarial_training.AdversarialTrainer(clf, method="trades", eps=0.1, steps=5)
     x_adv = np.asarray(trainer.adversarial_batch(x, y))
     assert np.abs(x_adv - x).max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
     p = np.asarray(keras.ops.softmax(clf(x)))
     noise = np.clip(x + np.random.default_rng(0).uniform(-0.1, 0.1, x.shape), 0, 1).astype(np.float32)
-    kl_attack = float(np.mean(training.kl_from_clean(p, clf(x_adv))))
-    kl_noise = float(np.mean(training.kl_from_clean(p, clf(noise))))
+    kl_attack = float(np.mean(adversarial_training.kl_from_clean(p, clf(x_adv))))
+    kl_noise = float(np.mean(adversarial_training.kl_from_clean(p, clf(noise))))
     assert kl_attack > kl_noise  # PGD on the KL beats random noise of the same size
 
 
-class _Scripted(training.RobustAccuracyGuard):
+class _Scripted(adversarial_training.RobustAccuracyGuard):
     """The guard with its measurement replaced by a scripted sequence of robust accuracies."""
 
     def __init__(self, values, **kwargs):
@@ -159,13 +163,13 @@ def test_a_watching_guard_reports_the_collapse_but_lets_training_go_on():
 def test_the_guard_rejects_mismatched_labels():
     x, y = tiny_data(n=8)
     with pytest.raises(ValueError, match="labels"):
-        training.RobustAccuracyGuard(x, y[:5], eps=0.05)
+        adversarial_training.RobustAccuracyGuard(x, y[:5], eps=0.05)
 
 
 def test_the_guard_measures_real_pgd_accuracy():
     x, y = tiny_data(n=32)
     clf = tiny_classifier()
-    guard = training.RobustAccuracyGuard(x, y, eps=0.05, steps=3, verbose=False)
+    guard = adversarial_training.RobustAccuracyGuard(x, y, eps=0.05, steps=3, verbose=False)
     guard.set_model(clf)
     value, fgsm_value = guard.measure(), guard.measure_fgsm()
     clean = float(np.mean(np.asarray(clf(x)).argmax(1) == y))
@@ -183,7 +187,7 @@ def test_adversarial_training_under_mirrored_strategy_on_two_logical_cpus():
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras
-        from course_utils import training
+        from course_utils import adversarial_training
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         assert strategy.num_replicas_in_sync == 2
         rng = np.random.default_rng(0)
@@ -191,7 +195,7 @@ def test_adversarial_training_under_mirrored_strategy_on_two_logical_cpus():
         y = rng.integers(0, 3, size=64)
         with strategy.scope():
             clf = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
-            trainer = training.AdversarialTrainer(clf, method="pgd", eps=0.05, steps=2)
+            trainer = adversarial_training.AdversarialTrainer(clf, method="pgd", eps=0.05, steps=2)
             trainer.compile(optimizer=keras.optimizers.SGD(0.1))
         history = trainer.fit(x, y, batch_size=16, epochs=2, verbose=0)
         assert np.all(np.isfinite(history.history["loss"])), history.history
@@ -201,19 +205,6 @@ def test_adversarial_training_under_mirrored_strategy_on_two_logical_cpus():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2" in result.stdout
-
-
-def test_time_training_steps_measures_each_method_on_the_same_batches():
-    x, y = tiny_data(n=64)
-    seconds = training.time_training_steps(
-        tiny_classifier, x, y, methods={"natural": None, "pgd-3": {"method": "pgd", "steps": 3}},
-        eps=0.05, batches=2, batch_size=16, repeats=2,
-    )  # fmt: skip
-    assert set(seconds) == {"natural", "pgd-3"} and all(s > 0 for s in seconds.values())
-    with pytest.raises(ValueError, match="at least"):
-        training.time_training_steps(
-            tiny_classifier, x, y, methods={"natural": None}, batches=5, batch_size=16
-        )
 
 
 def test_an_interrupted_adversarial_run_resumes_from_its_backup(tmp_path):
@@ -226,7 +217,7 @@ def test_an_interrupted_adversarial_run_resumes_from_its_backup(tmp_path):
 
     def run(callbacks):
         clf = tiny_classifier()
-        history = training.train_adversarial(
+        history = adversarial_training.train_adversarial(
             clf, x, y, method="fgsm_rs", eps=0.05, epochs=3, batch_size=16, verbose=0,
             callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), *callbacks],
         )  # fmt: skip
@@ -237,3 +228,28 @@ def test_an_interrupted_adversarial_run_resumes_from_its_backup(tmp_path):
     clf, history = run([])
     assert len(history.history["epoch_seconds"]) == 2  # epochs 2 and 3 only: epoch 1 was restored
     assert not (tmp_path / "backup").exists() or not any((tmp_path / "backup").iterdir())
+
+
+def test_n_fgsm_leaves_the_ball_by_design_but_not_three_eps():
+    x, y = tiny_data(n=64)
+    trainer = adversarial_training.AdversarialTrainer(tiny_classifier(), method="n_fgsm", eps=0.05, seed=3)
+    delta = np.abs(np.asarray(trainer.adversarial_batch(x, y)) - x)
+    assert delta.max() <= 3 * 0.05 + 1e-6  # noise up to 2 eps, then a step of eps
+    assert delta.max() > 0.05 + 1e-3  # not projected back to the eps-ball: that is the method
+    x_adv = np.asarray(trainer.adversarial_batch(x, y))
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_the_eps_ramp_grows_the_budget_with_the_optimizer_steps():
+    x, y = tiny_data(n=32)
+    trainer = adversarial_training.AdversarialTrainer(
+        tiny_classifier(), method="pgd", eps=0.1, steps=3, eps_ramp_steps=4, seed=0
+    )
+    trainer.compile(optimizer=keras.optimizers.SGD(0.01))
+    sizes = []
+    for _ in range(6):  # optimizer steps 0..5: budgets 0.025, 0.05, 0.075, 0.1, 0.1, 0.1
+        sizes.append(float(np.abs(np.asarray(trainer.adversarial_batch(x, y)) - x).max()))
+        trainer.fit(x[:16], y[:16], batch_size=16, epochs=1, verbose=0)
+    np.testing.assert_allclose(sizes, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1], atol=1e-5)
+    with pytest.raises(ValueError, match="eps_ramp_steps"):
+        adversarial_training.AdversarialTrainer(tiny_classifier(), eps=0.1, eps_ramp_steps=-1)

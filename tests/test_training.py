@@ -50,3 +50,41 @@ def test_rejects_0_255_images_and_one_hot_labels():
         training.train_classifier(model, x, y + 5, epochs=1)
     with pytest.raises(ValueError, match="epochs"):
         training.train_classifier(model, x, y, epochs=0)
+
+
+def test_one_cycle_rises_to_its_peak_then_decays_to_zero():
+    rate = training.learning_rate_schedule("one_cycle", 3e-3, 100, warmup_fraction=0.3)
+    values = np.array([float(rate(step)) for step in range(101)])
+    np.testing.assert_allclose(values[0], 3e-3 / 25, rtol=1e-6)
+    assert values.argmax() == 30 and np.isclose(values.max(), 3e-3)
+    assert np.all(np.diff(values[:31]) > 0) and np.all(np.diff(values[30:]) <= 0)
+    assert values[-1] < 1e-9
+    cosine = training.learning_rate_schedule("cosine", 1e-3, 100)
+    assert np.isclose(float(cosine(0)), 1e-3) and float(cosine(100)) < 1e-9
+    assert training.learning_rate_schedule("constant", 1e-3, 100) == 1e-3
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(kind="onecycle"), "Unknown schedule"),
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(total_steps=0), "at least one"),
+        (dict(warmup_fraction=1.0), "warmup_fraction"),
+    ],
+)
+def test_bad_schedules_are_refused(kwargs, match):
+    args = dict(kind="one_cycle", learning_rate=1e-3, total_steps=10) | kwargs
+    with pytest.raises(ValueError, match=match):
+        training.learning_rate_schedule(
+            args.pop("kind"), args.pop("learning_rate"), args.pop("total_steps"), **args
+        )
+
+
+def test_a_one_cycle_run_learns_too():
+    x, y = toy_images()
+    model = models.build_mlp((8,), num_classes=2)
+    history = training.train_classifier(
+        model, x, y, epochs=2, batch_size=32, learning_rate=1e-2, schedule="one_cycle", verbose=0
+    )
+    assert history.history["accuracy"][-1] > 0.9
