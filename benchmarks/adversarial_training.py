@@ -9,7 +9,7 @@ profile's training images minus 1,000 held out for the catastrophic-overfitting 
 * ``natural``: :func:`course_utils.training.train_classifier`;
 * ``pgd_at``: PGD adversarial training (Madry et al., 2018) with the profile's ``at_pgd_steps``;
 * ``fgsm_rs``: FGSM with random start, step 1.25 ε (Wong, Rice & Kolter, 2020), watched by a
-  :class:`~course_utils.training.RobustAccuracyGuard` on the held-out images.
+  :class:`~course_utils.adversarial_training.RobustAccuracyGuard` on the held-out images.
 * ``trades`` (only when named in ``--models``): TRADES (Zhang et al., 2019), β = 6, with the
   profile's ``at_pgd_steps``.
 
@@ -24,7 +24,7 @@ Training and evaluation are separate stages: ``--train-only`` trains and saves t
 stronger attack was added.
 
 The cost of an adversarial epoch in natural epochs is measured separately, by
-:func:`course_utils.training.time_training_steps` (the three methods train on the same batches,
+:func:`course_utils.timing.time_training_steps` (the three methods train on the same batches,
 interleaved, median of repeats), because whole epochs timed hours apart on a shared machine are not
 comparable. ``--models`` with no names runs only that measurement:
 
@@ -55,7 +55,17 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # a log file, not a terminal
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_utils import attacks, autoattack, config, data, evaluation, training, zoo  # noqa: E402
+from course_utils import (  # noqa: E402
+    adversarial_training,
+    attacks,
+    autoattack,
+    config,
+    data,
+    evaluation,
+    timing,
+    training,
+    zoo,
+)
 
 TARGETS = {
     "full": "PGD-AT clean >= 88 %, PGD-20 >= 72 %, PGD-50x10 >= 70 %; FGSM-RS within 3 points of PGD-AT's "
@@ -99,8 +109,11 @@ def train(name, profile, x, y, held_out, eps, seed, out=None):
     else:
         method = {"pgd_at": "pgd", "fgsm_rs": "fgsm_rs", "trades": "trades"}[name]
         if method == "fgsm_rs":
-            callbacks = [training.RobustAccuracyGuard(*held_out, eps=eps, steps=10, seed=seed), *callbacks]
-        history = training.train_adversarial(
+            callbacks = [
+                adversarial_training.RobustAccuracyGuard(*held_out, eps=eps, steps=10, seed=seed),
+                *callbacks,
+            ]
+        history = adversarial_training.train_adversarial(
             model, x, y, method=method, eps=eps, steps=None if method == "fgsm_rs" else profile.at_pgd_steps,
             seed=seed, verbose=2, callbacks=callbacks, **common,
         )  # fmt: skip
@@ -226,7 +239,7 @@ def main(argv=None):
     print(
         f"== step cost: natural vs FGSM-RS vs PGD-{k}, {args.cost_batches} batches, interleaved", flush=True
     )
-    seconds = training.time_training_steps(
+    seconds = timing.time_training_steps(
         lambda: zoo.cnn_architecture(profile, seed=args.seed), x_fit, y_fit,
         methods={"natural": None, "fgsm_rs": {"method": "fgsm_rs"}, "pgd_at": {"method": "pgd", "steps": k}},
         eps=args.eps, batches=args.cost_batches, batch_size=profile.batch_size, repeats=5, seed=args.seed,
