@@ -337,12 +337,13 @@ def train_adversarial(
     seed: int = 0,
     verbose="auto",
     callbacks=None,
+    steps_per_execution: int | None = None,
 ) -> keras.callbacks.History:
     """Adversarially train ``classifier`` in place (see :class:`AdversarialTrainer` for ``method``,
     ``steps``, ``adv_ratio`` and ``beta``; ``eps_ramp_epochs`` is the ε ramp-up in epochs), with the
     same choices as :func:`train_classifier`: Adam with a ``"cosine"``, ``"one_cycle"`` or
-    ``"constant"`` learning rate (``schedule``), shuffled batches, per-epoch seconds in
-    ``history.history["epoch_seconds"]``.
+    ``"constant"`` learning rate (``schedule``), shuffled batches, ``steps_per_execution`` batches
+    per compiled call, per-epoch seconds in ``history.history["epoch_seconds"]``.
 
     Afterwards ``classifier`` is compiled like :func:`train_classifier`'s output, ready to evaluate.
     """
@@ -357,7 +358,10 @@ def train_adversarial(
         eps_ramp_steps=ramp_steps, seed=seed,
     )  # fmt: skip
     rate = training.learning_rate_schedule(schedule, learning_rate, decay_steps)
-    trainer.compile(optimizer=keras.optimizers.Adam(rate))
+    spe = training.STEPS_PER_EXECUTION if steps_per_execution is None else int(steps_per_execution)
+    if spe < 1:
+        raise ValueError(f"steps_per_execution must be >= 1, got {spe}.")
+    trainer.compile(optimizer=keras.optimizers.Adam(rate), steps_per_execution=spe)
     timer = EpochTimer()
     history = trainer.fit(
         train_ds, epochs=epochs, validation_data=val_ds, verbose=verbose, shuffle=False,

@@ -15,8 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from course_utils import data as data_lib
+from course_utils import training
 from course_utils.adversarial_training import AdversarialTrainer
-from course_utils.training import compile_classifier
 
 
 def reference_step(model, optimizer, *, method=None, eps=0.1, steps=None, step_size=None, seed=0):
@@ -117,9 +117,11 @@ def time_training_steps(
         model = build()
         if settings:
             trainer = AdversarialTrainer(model, eps=eps, seed=seed, **settings)
-            trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+            trainer.compile(
+                optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=training.STEPS_PER_EXECUTION
+            )
         else:
-            trainer = compile_classifier(model)
+            trainer = training.compile_classifier(model)
         runners[name] = lambda trainer=trainer: trainer.fit(dataset, epochs=1, verbose=0, shuffle=False)
         if reference:
             settings = dict(settings or {})

@@ -253,3 +253,18 @@ def test_the_eps_ramp_grows_the_budget_with_the_optimizer_steps():
     np.testing.assert_allclose(sizes, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1], atol=1e-5)
     with pytest.raises(ValueError, match="eps_ramp_steps"):
         adversarial_training.AdversarialTrainer(tiny_classifier(), eps=0.1, eps_ramp_steps=-1)
+
+
+def test_steps_per_execution_changes_the_speed_not_the_result():
+    """Random starts and ε ramp included, several batches per compiled call train exactly like one."""
+    weights = []
+    for steps in (1, 3):
+        clf = tiny_classifier(seed=2)
+        x, y = tiny_data(64)
+        adversarial_training.train_adversarial(
+            clf, x, y, method="pgd", eps=0.1, steps=2, epochs=2, batch_size=16, eps_ramp_epochs=1,
+            seed=4, verbose=0, steps_per_execution=steps,
+        )  # fmt: skip
+        weights.append(clf.get_weights())
+    for wa, wb in zip(*weights, strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)

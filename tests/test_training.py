@@ -88,3 +88,23 @@ def test_a_one_cycle_run_learns_too():
         model, x, y, epochs=2, batch_size=32, learning_rate=1e-2, schedule="one_cycle", verbose=0
     )
     assert history.history["accuracy"][-1] > 0.9
+
+
+def test_steps_per_execution_changes_the_speed_not_the_result():
+    """Several batches per compiled call (the default) train exactly like one batch per call,
+    including a last call with fewer batches than steps_per_execution (8 batches per epoch, 3 per call)."""
+    results = []
+    for steps in (1, 3):
+        config.set_seed(5)
+        x, y = toy_images()
+        model = models.build_mlp((8,), num_classes=2)
+        history = training.train_classifier(
+            model, x, y, epochs=2, batch_size=32, seed=5, verbose=0, steps_per_execution=steps
+        )
+        assert int(model.optimizer.iterations.numpy()) == 2 * 8
+        results.append((model.get_weights(), history.history["loss"]))
+    for wa, wb in zip(results[0][0], results[1][0], strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5)
+    with pytest.raises(ValueError, match="steps_per_execution must be >= 1"):
+        training.compile_classifier(models.build_mlp((4,), num_classes=2), steps_per_execution=0)
