@@ -235,7 +235,10 @@ class GAN(keras.Model):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
 
     def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
-        """Adam(2e-4, beta_1=0.5) for both networks unless given (the DCGAN paper's setting)."""
+        """Adam(2e-4, beta_1=0.5) for both networks unless given (the DCGAN paper's setting);
+        ``training.STEPS_PER_EXECUTION`` batches per compiled call unless ``steps_per_execution`` is
+        given (the same training, with less per-batch overhead)."""
+        kwargs.setdefault("steps_per_execution", training.STEPS_PER_EXECUTION)
         super().compile(**kwargs)
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)

@@ -243,3 +243,15 @@ def test_nearest_neighbours_finds_the_copy():
     idx, dist = gan.nearest_neighbours(images, reference)
     np.testing.assert_array_equal(idx, [7, 3])
     np.testing.assert_allclose(dist, 0.01 * 28, rtol=1e-3)
+
+
+def test_steps_per_execution_changes_the_speed_not_the_result():
+    x = np.random.default_rng(2).uniform(0, 1, (96, 28, 28, 1)).astype("float32")
+    runs = []
+    for steps in (1, 2):  # 3 batches: calls of 2 and 1 batches
+        model = _tiny_gan(seed=6)
+        model.compile(steps_per_execution=steps)
+        model.fit(x, batch_size=32, epochs=1, verbose=0, shuffle=False)
+        runs.append(model.generator.get_weights() + model.discriminator.get_weights())
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
