@@ -231,18 +231,24 @@ class RobustAccuracyGuard(keras.callbacks.Callback):
         collapse_fraction, min_drop: what counts as a collapse (see above).
         stop: ``False`` only watches: it reports the collapse and records ``collapse_epoch`` but lets
             training go on (for demonstrations).
+        restore_best: at the end of training, put back the weights of the epoch with the best
+            held-out PGD accuracy if a later epoch was worse: early stopping against robust
+            overfitting (Rice, Wong & Kolter, 2020), measured on images the model did not train on.
         seed: seeds the measuring attack (the same images and starts every epoch).
         verbose: print the measurement and the decision.
 
     Attributes after training: ``history`` (PGD accuracy per epoch), ``fgsm_history``,
-    ``best_accuracy``, ``best_epoch`` (0-based), ``collapse_epoch`` (0-based, or ``None``) and
-    ``stopped_epoch`` (the epoch it stopped at, or ``None``).
+    ``best_accuracy``, ``best_epoch`` (0-based), ``collapse_epoch`` (0-based, or ``None``),
+    ``stopped_epoch`` (the epoch it stopped at, or ``None``) and ``restored_epoch`` (the epoch whose
+    weights ``restore_best`` put back, or ``None``).
     """
 
     def __init__(
-        self, x, y, *, eps, steps=10, collapse_fraction=0.5, min_drop=0.1, stop=True, seed=0, verbose=True
-    ):
+        self, x, y, *, eps, steps=10, collapse_fraction=0.5, min_drop=0.1, stop=True, restore_best=False,
+        seed=0, verbose=True,
+    ):  # fmt: skip
         super().__init__()
+        self.restore_best, self.restored_epoch = bool(restore_best), None
         self.x, self.y = np.asarray(x, dtype=np.float32), np.asarray(y)
         if len(self.x) != len(self.y):
             raise ValueError(f"x has {len(self.x)} images but y has {len(self.y)} labels.")
@@ -277,6 +283,18 @@ class RobustAccuracyGuard(keras.callbacks.Callback):
     def measure_fgsm(self) -> float:
         """FGSM accuracy of the current classifier on the held-out batch."""
         return self._accuracy(attacks.fgsm(self.classifier(), self.x, self.y, eps=self.eps))
+
+    def on_train_end(self, logs=None):
+        if not self.restore_best or self.best_weights is None or self.stopped_epoch is not None:
+            return  # nothing measured, or a collapse has already restored the best weights
+        if self.history and self.history[-1] < self.best_accuracy:
+            self.classifier().set_weights(self.best_weights)
+            self.restored_epoch = self.best_epoch
+            if self.verbose:
+                print(
+                    f"RobustAccuracyGuard: the weights of epoch {self.best_epoch + 1} (held-out PGD accuracy "
+                    f"{self.best_accuracy:.1%}, against {self.history[-1]:.1%} at the end) are restored."
+                )
 
     def on_epoch_end(self, epoch, logs=None):
         accuracy, fgsm_accuracy = self.measure(), self.measure_fgsm()

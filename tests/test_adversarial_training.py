@@ -268,3 +268,26 @@ def test_steps_per_execution_changes_the_speed_not_the_result():
         weights.append(clf.get_weights())
     for wa, wb in zip(*weights, strict=True):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+
+
+def test_restore_best_puts_back_the_best_epoch_at_the_end_and_only_then():
+    clf = tiny_classifier()
+    guard = _Scripted([0.40, 0.47, 0.45], stop=True, restore_best=True)  # robust overfitting, no collapse
+    guard.set_model(clf)
+    for epoch in range(3):
+        clf.set_weights([w + 1.0 for w in clf.get_weights()])
+        if epoch == 1:
+            best = [w.copy() for w in clf.get_weights()]
+        guard.on_epoch_end(epoch, {})
+    assert guard.restored_epoch is None  # not before training ends
+    guard.on_train_end()
+    assert guard.restored_epoch == 1 and guard.stopped_epoch is None
+    for a, b in zip(best, clf.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    improving = _Scripted([0.40, 0.45], restore_best=True)  # the last epoch is the best: kept
+    improving.set_model(clf)
+    for epoch in range(2):
+        improving.on_epoch_end(epoch, {})
+    improving.on_train_end()
+    assert improving.restored_epoch is None
