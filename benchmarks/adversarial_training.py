@@ -101,13 +101,12 @@ def logged_history(log):
 def train(name, profile, x, y, held_out, eps, seed, out=None):
     config.set_seed(seed)
     model = zoo.cnn_architecture(profile, seed=seed)
-    common = dict(
-        epochs=profile.cnn_epochs, batch_size=profile.batch_size, learning_rate=profile.learning_rate
-    )
     callbacks, log = resumable(name, out) if out is not None else ([], None)
     start = time.perf_counter()
     if name == "natural":
-        history = training.train_classifier(model, x, y, seed=seed, verbose=2, callbacks=callbacks, **common)
+        history = training.train_classifier(
+            model, x, y, seed=seed, verbose=2, callbacks=callbacks, **profile.cnn_schedule_settings()
+        )
     else:
         method = {"pgd_at": "pgd", "fgsm_rs": "fgsm_rs", "trades": "trades"}[name]
         if method == "fgsm_rs":
@@ -117,7 +116,7 @@ def train(name, profile, x, y, held_out, eps, seed, out=None):
             ]
         history = adversarial_training.train_adversarial(
             model, x, y, method=method, eps=eps, steps=None if method == "fgsm_rs" else profile.at_pgd_steps,
-            seed=seed, verbose=2, callbacks=callbacks, **common,
+            seed=seed, verbose=2, callbacks=callbacks, **profile.at_schedule_settings(),
         )  # fmt: skip
     seconds = time.perf_counter() - start
     if log is None:

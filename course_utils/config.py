@@ -56,6 +56,12 @@ class Profile:
             them: 14×14, then 7×7).
         gan_epochs: training epochs of the DCGAN (notebooks 03 and 08).
         gan_fid_images: images per set in the GAN's Fréchet distances (at most half the test set).
+        cnn_schedule: the CNN's learning-rate schedule, ``"cosine"`` (from ``learning_rate`` down
+            to 0) or ``"one_cycle"`` (up to ``learning_rate``, then down to 0); see
+            :func:`course_utils.training.learning_rate_schedule`.
+        at_epochs, at_learning_rate, at_schedule: the same for adversarial training (``None``: as
+            the CNN).
+        at_eps_ramp_epochs: epochs over which adversarial training's ε grows from 0 to its value.
     """
 
     name: str
@@ -80,6 +86,11 @@ class Profile:
     gan_filters: tuple[int, int]
     gan_epochs: int
     gan_fid_images: int
+    cnn_schedule: str = "cosine"
+    at_epochs: int | None = None
+    at_learning_rate: float | None = None
+    at_schedule: str | None = None
+    at_eps_ramp_epochs: float = 0.0
 
     def cnn_settings(self) -> dict:
         """The settings that define the course's CNN under this profile (its cache key)."""
@@ -92,7 +103,28 @@ class Profile:
             "epochs": self.cnn_epochs,
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
+            "schedule": self.cnn_schedule,
             "train_size": self.train_size,
+        }
+
+    def cnn_schedule_settings(self) -> dict:
+        """Keyword arguments of :func:`course_utils.training.train_classifier` for the CNN."""
+        return {
+            "epochs": self.cnn_epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "schedule": self.cnn_schedule,
+        }
+
+    def at_schedule_settings(self) -> dict:
+        """Keyword arguments of :func:`course_utils.adversarial_training.train_adversarial` that set
+        its schedule (epochs, batch size, learning rate and its schedule, the ε ramp-up)."""
+        return {
+            "epochs": self.at_epochs or self.cnn_epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.at_learning_rate or self.learning_rate,
+            "schedule": self.at_schedule or self.cnn_schedule,
+            "eps_ramp_epochs": self.at_eps_ramp_epochs,
         }
 
     def gan_settings(self) -> dict:

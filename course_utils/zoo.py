@@ -21,25 +21,18 @@ def _training_data(profile: config.Profile, seed: int):
     return (x_train, y_train), (x_test, y_test)
 
 
-def _load_or_train(name, settings, build, profile, epochs, seed, retrain, verbose, cache_dir, fit=None):
+def _load_or_train(name, settings, build, profile, schedule, seed, retrain, verbose, cache_dir, fit=None):
     """Load ``name`` from the cache or build and train it on the profile's data.
 
-    ``fit(model, x, y, **schedule)`` trains in place (default :func:`training.train_classifier`).
+    ``fit(model, x, y, **schedule)`` trains in place (default :func:`training.train_classifier`);
+    ``schedule`` holds its epochs, batch size and learning rate (and schedule).
     """
     fit = fit or training.train_classifier
 
     def train(model):
         (x_train, y_train), validation = _training_data(profile, seed)
         return fit(
-            model,
-            x_train,
-            y_train,
-            epochs=epochs,
-            batch_size=profile.batch_size,
-            learning_rate=profile.learning_rate,
-            validation_data=validation,
-            seed=seed,
-            verbose=verbose,
+            model, x_train, y_train, validation_data=validation, seed=seed, verbose=verbose, **schedule
         )
 
     def build_seeded():
@@ -101,7 +94,11 @@ def mlp(
         profile.mlp_settings(),
         lambda: mlp_architecture(profile),
         profile,
-        profile.mlp_epochs,
+        {
+            "epochs": profile.mlp_epochs,
+            "batch_size": profile.batch_size,
+            "learning_rate": profile.learning_rate,
+        },
         seed,
         retrain,
         verbose,
@@ -128,7 +125,7 @@ def cnn(
         profile.cnn_settings(),
         lambda: cnn_architecture(profile, seed=seed),
         profile,
-        profile.cnn_epochs,
+        profile.cnn_schedule_settings(),
         seed,
         retrain,
         verbose,
@@ -148,15 +145,17 @@ def robust_cnn(
 ):
     """The CNN of notebook 02's architecture, adversarially trained at L∞ budget ``eps`` with
     ``method`` (``"pgd"``: Madry et al. with the profile's ``at_pgd_steps``; ``"fgsm_rs"``: fast FGSM
-    with random start; ``"trades"``: TRADES with β = 6 and the profile's ``at_pgd_steps``), for the
-    profile's CNN epochs. Trained once, then loaded from the cache.
+    with random start; ``"n_fgsm"``: N-FGSM; ``"trades"``: TRADES with β = 6 and the profile's
+    ``at_pgd_steps``), with the profile's adversarial-training schedule
+    (:meth:`~course_utils.config.Profile.at_schedule_settings`). Trained once, then loaded from the cache.
 
     Returns:
         ``(model, record)`` as for :func:`mlp`.
     """
     profile = profile or config.get_profile()
     steps = profile.at_pgd_steps if method in ("pgd", "trades") else None
-    settings = {**profile.cnn_settings(), "method": method, "eps": eps, "at_steps": steps}
+    schedule = profile.at_schedule_settings()
+    settings = {**profile.cnn_settings(), **schedule, "method": method, "eps": eps, "at_steps": steps}
 
     def fit(model, x, y, **schedule):
         return adversarial_training.train_adversarial(
@@ -168,7 +167,7 @@ def robust_cnn(
         settings,
         lambda: cnn_architecture(profile, seed=seed),
         profile,
-        profile.cnn_epochs,
+        schedule,
         seed,
         retrain,
         verbose,

@@ -73,3 +73,14 @@ def test_cache_dir_from_environment(monkeypatch, tmp_path):
     assert config.cache_dir() == tmp_path
     monkeypatch.delenv(config.CACHE_ENV_VAR)
     assert config.cache_dir() == config.repo_root() / ".cache" / "models"
+
+
+def test_adversarial_schedule_follows_the_cnn_unless_set():
+    standard = config.get_profile("standard")
+    cnn, at = standard.cnn_schedule_settings(), standard.at_schedule_settings()
+    assert {k: at[k] for k in cnn} == cnn and at["eps_ramp_epochs"] == standard.at_eps_ramp_epochs
+    fast = dataclasses.replace(standard, at_epochs=5, at_learning_rate=3e-3, at_schedule="one_cycle")
+    at = fast.at_schedule_settings()
+    assert (at["epochs"], at["learning_rate"], at["schedule"]) == (5, 3e-3, "one_cycle")
+    assert fast.cnn_schedule_settings() == cnn  # the natural CNN keeps its own
+    assert "schedule" in standard.cnn_settings()  # part of the cache key
