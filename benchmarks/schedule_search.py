@@ -16,9 +16,12 @@ Cost is reported two ways:
   excluded), which depend on the machine and its load;
 * ``natural_epochs``: epochs × the cost of one of the method's steps in natural steps, measured
   side by side (:func:`course_utils.timing.time_training_steps`, interleaved, once per run and
-  stored in ``DIR/step_costs.json``). This is the machine-independent figure the issue's ratios are
-  stated in: "≤ 2× the natural CNN's training time" is ``natural_epochs`` ≤ 2 × the natural
-  candidate's epochs.
+  stored in ``DIR/step_costs.json``; ``--remeasure-costs`` measures them again, e.g. with more
+  ``--cost-repeats`` once the machine is idle, and the table is recomputed with them). This is the
+  figure the issue's ratios are stated in: "≤ 2× the natural CNN's training time" is
+  ``natural_epochs`` ≤ 2 × the natural candidate's epochs. The cost of a step in natural steps
+  differs between CPUs (a PGD-7 step cost 10.6 natural steps on one 2-core machine and about 4 on
+  another), so the ratios hold for the machine they were measured on.
 
 Every adversarial candidate is watched by a :class:`~course_utils.adversarial_training.RobustAccuracyGuard`
 that only watches (``stop=False``): its per-epoch PGD-10 and FGSM accuracies on 500 of the held-out
@@ -95,9 +98,9 @@ def method_key(settings) -> str:
     return settings["method"]
 
 
-def step_costs(keys, profile, x, y, batches, path: Path) -> dict:
+def step_costs(keys, profile, x, y, batches, path: Path, *, repeats=3, remeasure=False) -> dict:
     """Seconds per step of each method in ``keys`` and of natural training, interleaved (cached)."""
-    costs = json.loads(path.read_text()) if path.exists() else {}
+    costs = {} if remeasure or not path.exists() else json.loads(path.read_text())
     missing = [k for k in keys if k not in costs.get("seconds", {})]
     if missing or "natural" not in costs.get("seconds", {}):
         methods = {"natural": None}
@@ -110,12 +113,13 @@ def step_costs(keys, profile, x, y, batches, path: Path) -> dict:
         print(f"== step costs of {', '.join(methods)}: {batches} batches, interleaved", flush=True)
         seconds = timing.time_training_steps(
             lambda: zoo.cnn_architecture(profile, seed=0), x, y, methods=methods, eps=EPS, batches=batches,
-            batch_size=profile.batch_size, repeats=3,
+            batch_size=profile.batch_size, repeats=repeats,
         )  # fmt: skip
         costs = {
             "seconds": seconds,
             "in_natural_steps": {k: s / seconds["natural"] for k, s in seconds.items()},
             "batches": batches,
+            "repeats": repeats,
         }
         path.write_text(json.dumps(costs, indent=1) + "\n")
     return costs
@@ -167,7 +171,11 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", nargs="*", default=None, help="candidates to run (default: all)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[config.DEFAULT_SEED])
-    parser.add_argument("--cost-batches", type=int, default=40)
+    parser.add_argument("--cost-batches", type=int, default=40, help="batches per step-cost run")
+    parser.add_argument("--cost-repeats", type=int, default=3, help="interleaved step-cost runs (median)")
+    parser.add_argument(
+        "--remeasure-costs", action="store_true", help="measure the step costs again (on an idle machine)"
+    )
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -187,8 +195,8 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     batches = min(args.cost_batches, len(x_fit) // profile.batch_size)
     costs = step_costs(
-        sorted({method_key(CANDIDATES[n]) for n in names}), profile, x_fit, y_fit, batches,
-        args.out / "step_costs.json",
+        sorted({method_key(c) for c in CANDIDATES.values()}), profile, x_fit, y_fit, batches,
+        args.out / "step_costs.json", repeats=args.cost_repeats, remeasure=args.remeasure_costs,
     )["in_natural_steps"]  # fmt: skip
     print("step costs in natural steps:", {k: round(v, 2) for k, v in costs.items()}, flush=True)
 
@@ -228,10 +236,14 @@ def main(argv=None):
                 f"{record['natural_epochs']:.1f} natural epochs",
                 flush=True,
             )
-    print_table(results)
+    print_table(results, costs)
+    path.write_text(json.dumps(results, indent=1) + "\n")
 
 
-def print_table(results):
+def print_table(results, costs):
+    """The candidates' scores; ``nat.ep`` (cost in natural epochs) from the current step costs."""
+    for r in results["candidates"].values():
+        r["natural_epochs"] = r["settings"]["epochs"] * costs[method_key(r["settings"])]
     print(
         f"\n{'candidate':28s} {'clean':>7s} {'PGD-20':>7s} {'AA-q':>7s} {'worst':>7s} "
         f"{'seconds':>8s} {'nat.ep':>7s}"
