@@ -217,7 +217,7 @@ def dcgan(
         return gan_lib.build_generator(filters=profile.gan_filters, num_classes=num_classes)
 
     def train(generator):
-        classifier, _ = cnn(feature_profile, seed=seed, verbose=verbose)
+        classifier, _ = cnn(feature_profile, seed=seed, verbose=verbose, cache_dir=cache_dir)
         (x_train, y_train), (x_test, _) = _training_data(profile, seed)
         space = gan_lib.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)
         model = gan_lib.GAN(

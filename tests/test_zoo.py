@@ -67,6 +67,8 @@ def test_dcgan_trains_once_with_its_record_then_loads(tmp_path):
     generator, record = zoo.dcgan(tiny, cache_dir=tmp_path, verbose=0)
     again, cached = zoo.dcgan(tiny, cache_dir=tmp_path, verbose=0)
     assert not record.from_cache and cached.from_cache
+    # its feature CNN was trained into the same folder, not the user's cache
+    assert zoo.cnn(tiny, cache_dir=tmp_path, verbose=0)[1].from_cache
     assert {"d_loss", "g_loss", "d_real", "d_fake", "fid", "epoch_seconds"} <= set(cached.history)
     assert len(cached.history["fid"]) == 2
     assert cached.arrays["samples"].shape == (3, 16, 28, 28, 1)
