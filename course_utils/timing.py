@@ -26,8 +26,9 @@ def reference_step(model, optimizer, *, method=None, eps=0.1, steps=None, step_s
         model: a Keras classifier returning logits ``(N, K)``; its weights are updated in place.
         optimizer: a Keras optimizer.
         method: ``None`` (natural training), ``"pgd"`` (PGD-``steps`` from a uniform random start, step
-            ``2.5 * eps / steps``), ``"fgsm_rs"`` (one step of ``1.25 * eps`` from a random start) or
-            ``"fgsm"`` (one step of ``eps`` from the clean image), as in
+            ``2.5 * eps / steps``), ``"fgsm_rs"`` (one step of ``1.25 * eps`` from a random start),
+            ``"fgsm"`` (one step of ``eps`` from the clean image) or ``"n_fgsm"`` (one step of ``eps``
+            from noise in ``[-2 eps, 2 eps]``, not projected), as in
             :class:`course_utils.adversarial_training.AdversarialTrainer`.
         eps: L∞ budget in the pixel scale [0, 1].
         seed: seeds the random starts (a ``tf.random.Generator`` of its own; global state untouched).
@@ -36,8 +37,10 @@ def reference_step(model, optimizer, *, method=None, eps=0.1, steps=None, step_s
         A ``tf.function`` ``step(x, y) -> loss``; ``x``: float32 ``(N, H, W, C)`` in [0, 1],
         ``y``: integer labels ``(N,)``.
     """
-    if method not in (None, "pgd", "fgsm_rs", "fgsm"):
-        raise ValueError(f"The reference step covers natural, 'pgd', 'fgsm_rs' and 'fgsm'; got {method!r}.")
+    if method not in (None, "pgd", "fgsm_rs", "fgsm", "n_fgsm"):
+        raise ValueError(
+            f"The reference step covers natural, 'pgd', 'fgsm_rs', 'fgsm' and 'n_fgsm'; got {method!r}."
+        )
     if method == "pgd":
         steps = 10 if steps is None else int(steps)
         step_size = 2.5 * eps / steps if step_size is None else step_size
@@ -53,14 +56,17 @@ def reference_step(model, optimizer, *, method=None, eps=0.1, steps=None, step_s
     def step(x, y):
         if method is not None:
             x_adv = x
+            noise = 2.0 * eps if method == "n_fgsm" else eps  # N-FGSM: wider noise, no projection
             if method != "fgsm":
-                x_adv = tf.clip_by_value(x + generator.uniform(tf.shape(x), -eps, eps), 0.0, 1.0)
+                x_adv = tf.clip_by_value(x + generator.uniform(tf.shape(x), -noise, noise), 0.0, 1.0)
             for _ in range(steps):  # unrolled at trace time
                 with tf.GradientTape() as tape:
                     tape.watch(x_adv)
                     attack_loss = loss_of(x_adv, y, training=False)
                 grad = tape.gradient(attack_loss, x_adv)
-                x_adv = x + tf.clip_by_value(x_adv + step_size * tf.sign(grad) - x, -eps, eps)
+                x_adv = x_adv + step_size * tf.sign(grad)
+                if method != "n_fgsm":
+                    x_adv = x + tf.clip_by_value(x_adv - x, -eps, eps)
                 x_adv = tf.clip_by_value(x_adv, 0.0, 1.0)
             x = tf.stop_gradient(x_adv)
         with tf.GradientTape() as tape:

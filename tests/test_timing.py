@@ -1,8 +1,10 @@
 """Timing training steps side by side."""
 
+import keras
+import numpy as np
 import pytest
 
-from course_utils import timing
+from course_utils import adversarial_training, timing
 from tests.test_adversarial_training import tiny_classifier, tiny_data
 
 
@@ -15,3 +17,33 @@ def test_time_training_steps_measures_each_method_on_the_same_batches():
     assert set(seconds) == {"natural", "pgd-3"} and all(s > 0 for s in seconds.values())
     with pytest.raises(ValueError, match="at least"):
         timing.time_training_steps(tiny_classifier, x, y, methods={"natural": None}, batches=5, batch_size=16)
+
+
+def test_the_hand_written_fgsm_step_matches_the_trainer_exactly():
+    """FGSM has no randomness: one hand-written step and one AdversarialTrainer step from the same
+    weights on the same batch must give the same weights (the reference measures the same work)."""
+    x, y = tiny_data(n=16)
+    hand, keras_model = tiny_classifier(seed=3), tiny_classifier(seed=3)
+    step = timing.reference_step(hand, keras.optimizers.Adam(1e-3), method="fgsm", eps=0.05)
+    step(x, y)
+    trainer = adversarial_training.AdversarialTrainer(keras_model, method="fgsm", eps=0.05)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=1)
+    trainer.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(hand.get_weights(), keras_model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_reference_entries_and_methods():
+    x, y = tiny_data(n=64)
+    seconds = timing.time_training_steps(
+        tiny_classifier, x, y, methods={"natural": None, "n-fgsm": {"method": "n_fgsm"}},
+        eps=0.05, batches=2, batch_size=16, repeats=1, reference=True,
+    )  # fmt: skip
+    assert set(seconds) == {"natural", "n-fgsm", "natural (hand-written)", "n-fgsm (hand-written)"}
+    with pytest.raises(ValueError, match="reference step covers"):
+        timing.reference_step(tiny_classifier(), None, method="trades")
+    with pytest.raises(ValueError, match="no equivalent"):
+        timing.time_training_steps(
+            tiny_classifier, x, y, methods={"mix": {"method": "pgd", "adv_ratio": 0.5}}, batches=2,
+            batch_size=16, reference=True,
+        )  # fmt: skip
