@@ -80,11 +80,14 @@ CANDIDATES = {
     "n_fgsm_one_cycle_5": _candidate("n_fgsm", 5, "one_cycle", 3e-3, eps_ramp_epochs=1),
     "pgd3_one_cycle_6": _candidate("pgd", 6, "one_cycle", 3e-3, steps=3, eps_ramp_epochs=1),
     "pgd2_one_cycle_6": _candidate("pgd", 6, "one_cycle", 3e-3, steps=2, eps_ramp_epochs=1),
-    "natural_one_cycle_4": _candidate(None, 4, "one_cycle", 3e-3),
     "natural_one_cycle_8": _candidate(None, 8, "one_cycle", 3e-3),
-    "n_fgsm_one_cycle_8": _candidate("n_fgsm", 8, "one_cycle", 3e-3, eps_ramp_epochs=1),
+    "fgsm_rs_one_cycle_8": _candidate("fgsm_rs", 8, "one_cycle", 3e-3, eps_ramp_epochs=1),
+    "pgd2_one_cycle_8": _candidate("pgd", 8, "one_cycle", 3e-3, steps=2, eps_ramp_epochs=1),
+    "pgd2_one_cycle_4": _candidate("pgd", 4, "one_cycle", 3e-3, steps=2, eps_ramp_epochs=1),
     "pgd3_one_cycle_8": _candidate("pgd", 8, "one_cycle", 3e-3, steps=3, eps_ramp_epochs=1),
+    "natural_one_cycle_4": _candidate(None, 4, "one_cycle", 3e-3),
     "fgsm_rs_cosine_12": _candidate("fgsm_rs", 12, "cosine", 2e-3),
+    "n_fgsm_one_cycle_8": _candidate("n_fgsm", 8, "one_cycle", 3e-3, eps_ramp_epochs=1),
     "pgd7_cosine_12": _candidate("pgd", 12, "cosine", 2e-3, steps=7),
 }
 
@@ -177,6 +180,7 @@ def main(argv=None):
         "--remeasure-costs", action="store_true", help="measure the step costs again (on an idle machine)"
     )
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (README)")
     args = parser.parse_args(argv)
     if args.list:
         for name, settings in CANDIDATES.items():
@@ -238,6 +242,8 @@ def main(argv=None):
             )
     print_table(results, costs)
     path.write_text(json.dumps(results, indent=1) + "\n")
+    if args.markdown:
+        print_markdown(results)
 
 
 def print_table(results, costs):
@@ -252,6 +258,26 @@ def print_table(results, costs):
         print(
             f"{key:28s} {r['clean']:7.1%} {r['pgd20']:7.1%} {r['autoattack_quick']:7.1%} "
             f"{r['worst_case']:7.1%} {r['train_seconds']:8.0f} {r['natural_epochs']:7.1f}"
+        )
+
+
+def print_markdown(results):
+    """The table of :func:`print_table` in Markdown, with the settings spelled out."""
+    print(
+        "\n| candidate | method | epochs | schedule, peak rate | clean | PGD-20 | AutoAttack (quick) "
+        "| worst case [95 % interval] | cost in natural epochs | training seconds |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for key, r in results["candidates"].items():
+        st = r["settings"]
+        method = {None: "natural", "pgd": f"PGD-{st.get('steps')}", "fgsm_rs": "FGSM-RS", "n_fgsm": "N-FGSM"}
+        ramp = f", ε ramp {st['eps_ramp_epochs']} ep." if st.get("eps_ramp_epochs") else ""
+        low, high = r["worst_case_interval"]
+        print(
+            f"| `{key}` | {method.get(st['method'], st['method'])} | {st['epochs']} | "
+            f"{st['schedule'].replace('_', '-')}, {st['learning_rate']:g}{ramp} | {r['clean']:.1%} | "
+            f"{r['pgd20']:.1%} | {r['autoattack_quick']:.1%} | {r['worst_case']:.1%} "
+            f"[{100 * low:.1f}, {100 * high:.1f}] | {r['natural_epochs']:.1f} | {r['train_seconds']:.0f} |"
         )
 
 
