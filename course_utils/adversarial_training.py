@@ -60,7 +60,7 @@ class AdversarialTrainer(keras.Model):
 
     Args:
         classifier: a Keras model that outputs logits; its weights are the ones trained.
-        method: one of ``"pgd"``, ``"fgsm_rs"``, ``"fgsm"``, ``"trades"``.
+        method: one of ``"pgd"``, ``"fgsm_rs"``, ``"n_fgsm"``, ``"fgsm"``, ``"trades"``.
         eps: L∞ budget in the pixel scale (> 0).
         steps: PGD steps (``"pgd"`` and ``"trades"``; default 10).
         step_size: step length (default per method, see above).
@@ -376,9 +376,7 @@ def train_adversarial(
         eps_ramp_steps=ramp_steps, seed=seed,
     )  # fmt: skip
     rate = training.learning_rate_schedule(schedule, learning_rate, decay_steps)
-    spe = training.STEPS_PER_EXECUTION if steps_per_execution is None else int(steps_per_execution)
-    if spe < 1:
-        raise ValueError(f"steps_per_execution must be >= 1, got {spe}.")
+    spe = training.checked_steps_per_execution(steps_per_execution)
     trainer.compile(optimizer=keras.optimizers.Adam(rate), steps_per_execution=spe)
     timer = EpochTimer()
     history = trainer.fit(

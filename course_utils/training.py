@@ -72,6 +72,14 @@ def learning_rate_schedule(
 STEPS_PER_EXECUTION = 8
 
 
+def checked_steps_per_execution(value: int | None) -> int:
+    """``value`` as a number of batches per compiled call (``None``: :data:`STEPS_PER_EXECUTION`)."""
+    value = STEPS_PER_EXECUTION if value is None else int(value)
+    if value < 1:
+        raise ValueError(f"steps_per_execution must be >= 1, got {value}.")
+    return value
+
+
 def compile_classifier(
     model: keras.Model,
     *,
@@ -89,9 +97,7 @@ def compile_classifier(
         steps_per_execution: batches per call of the compiled training function (default
             :data:`STEPS_PER_EXECUTION`); 1 returns to Python after every batch.
     """
-    steps_per_execution = STEPS_PER_EXECUTION if steps_per_execution is None else int(steps_per_execution)
-    if steps_per_execution < 1:
-        raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}.")
+    steps_per_execution = checked_steps_per_execution(steps_per_execution)
     schedule = learning_rate
     if decay_steps:
         schedule = learning_rate_schedule("cosine", learning_rate, decay_steps)
