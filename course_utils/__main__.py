@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         "models",
         nargs="*",
         default=[],
-        help="mlp, cnn, cnn_pgd, cnn_fgsm_rs, dcgan, dcgan_conditional (default: all)",
+        help="mlp, cnn, cnn_pgd, cnn_fast, dcgan, dcgan_conditional (default: all)",
     )
     p.add_argument(
         "--profile", default=None, help="quick, standard or full (default: $COURSE_PROFILE or standard)"

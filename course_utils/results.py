@@ -36,30 +36,35 @@ def load(name: str) -> dict:
 
 
 def robustness_cost(name: str = "at_standard/results.json") -> list[dict]:
-    """The adversarial-training benchmark as rows: model, clean / FGSM / PGD-20 / PGD-50×10 /
-    AutoAttack / worst-case accuracy (fractions; the worst case is per image over every attack, the
-    number to quote), its 95 % interval, training seconds, and training time and per-step cost
-    relative to natural training (the per-step cost when the benchmark measured it side by side,
-    else ``None``)."""
+    """The adversarial-training benchmark as rows, one per model (``natural``, ``pgd_at``, ``fast``...):
+    clean / FGSM / PGD-20 / AutoAttack / worst-case accuracy (fractions; the worst case is per image
+    over every attack, the number to quote) and its 95 % interval; PGD-50×10 when the benchmark ran
+    it (else ``None``); training seconds; training time relative to natural training, in wall-clock
+    seconds (``time_vs_natural``) and in side-by-side step costs (``cost_vs_natural``: epochs × the
+    cost of one step in natural steps, ``None`` if not measured); and ``step_cost``, one step's cost
+    in natural steps."""
     data = load(name)
     models = data["models"]
     natural_seconds = models["natural"]["train_seconds"]
-    step_cost = data.get("step_cost_in_natural_steps", {})
+    epochs = data.get("cost_in_natural_epochs", {})
     rows = []
     for key, m in models.items():
+        cost = epochs.get(key)
         rows.append(
             {
                 "model": key,
                 "clean": m["clean"],
                 "fgsm": m["fgsm"],
                 "pgd20": m["pgd20"],
-                "pgd50x10": m["pgd50x10"],
+                "pgd50x10": m.get("pgd50x10"),
                 "autoattack": m.get("autoattack"),
                 "worst_case": m["worst_case"],
                 "worst_case_interval": tuple(m.get("intervals", {}).get("worst_case", (None, None))),
                 "train_seconds": m["train_seconds"],
+                "epochs": m["epochs_run"],
                 "time_vs_natural": m["train_seconds"] / natural_seconds,
-                "step_cost": step_cost.get(key),
+                "cost_vs_natural": None if cost is None else cost / epochs["natural"],
+                "step_cost": None if cost is None else cost / m["epochs_run"],
             }
         )
     return rows

@@ -149,13 +149,46 @@ def robust_cnn(
     ``at_pgd_steps``), with the profile's adversarial-training schedule
     (:meth:`~course_utils.config.Profile.at_schedule_settings`). Trained once, then loaded from the cache.
 
+    ``robust_cnn(profile)`` is the course's PGD-AT model; :func:`fast_robust_cnn` is its fast one.
+
     Returns:
         ``(model, record)`` as for :func:`mlp`.
     """
     profile = profile or config.get_profile()
     steps = profile.at_pgd_steps if method in ("pgd", "trades") else None
-    schedule = profile.at_schedule_settings()
-    settings = {**profile.cnn_settings(), **schedule, "method": method, "eps": eps, "at_steps": steps}
+    return _robust(
+        f"cnn_{method}", profile, {"method": method, "steps": steps, **profile.at_schedule_settings()},
+        eps, seed, retrain, verbose, cache_dir,
+    )  # fmt: skip
+
+
+def fast_robust_cnn(
+    profile: config.Profile | None = None,
+    *,
+    eps: float = 0.1,
+    seed: int = config.DEFAULT_SEED,
+    retrain: bool = False,
+    verbose=2,
+    cache_dir=None,
+):
+    """The course's *fast* robust CNN: the profile's ``fast_at_method``, ``fast_at_steps`` and
+    ``fast_at_epochs`` (:meth:`~course_utils.config.Profile.fast_at_settings`; in ``standard``, PGD-2
+    for half the epochs of :func:`robust_cnn`, the method ``benchmarks/schedule_search.py`` found to
+    give the most robustness per second). Trained once, then loaded from the cache.
+
+    Returns:
+        ``(model, record)`` as for :func:`mlp`; ``record.settings["method"]`` names the method.
+    """
+    profile = profile or config.get_profile()
+    return _robust("cnn_fast", profile, profile.fast_at_settings(), eps, seed, retrain, verbose, cache_dir)
+
+
+def _robust(name, profile, settings, eps, seed, retrain, verbose, cache_dir):
+    """Adversarially train (or load) the profile's CNN architecture with ``settings``: keyword
+    arguments of :func:`~course_utils.adversarial_training.train_adversarial`, method and schedule."""
+    method, steps = settings["method"], settings["steps"]
+    schedule = {k: v for k, v in settings.items() if k not in ("method", "steps")}
+    key = {**profile.cnn_settings(), **schedule, "method": method, "eps": eps, "at_steps": steps}
 
     def fit(model, x, y, **schedule):
         return adversarial_training.train_adversarial(
@@ -163,8 +196,8 @@ def robust_cnn(
         )
 
     return _load_or_train(
-        f"cnn_{method}",
-        settings,
+        name,
+        key,
         lambda: cnn_architecture(profile, seed=seed),
         profile,
         schedule,
@@ -273,7 +306,7 @@ MODELS = {
     "mlp": lambda profile, **kw: mlp(profile, **kw),
     "cnn": lambda profile, **kw: cnn(profile, **kw),
     "cnn_pgd": lambda profile, **kw: robust_cnn(profile, method="pgd", **kw),
-    "cnn_fgsm_rs": lambda profile, **kw: robust_cnn(profile, method="fgsm_rs", **kw),
+    "cnn_fast": lambda profile, **kw: fast_robust_cnn(profile, **kw),
     "dcgan": lambda profile, **kw: dcgan(profile, **kw),
     "dcgan_conditional": lambda profile, **kw: dcgan(profile, conditional=True, **kw),
 }

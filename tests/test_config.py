@@ -76,7 +76,9 @@ def test_cache_dir_from_environment(monkeypatch, tmp_path):
 
 
 def test_adversarial_schedule_follows_the_cnn_unless_set():
-    standard = config.get_profile("standard")
+    standard = dataclasses.replace(
+        config.get_profile("standard"), at_epochs=None, at_learning_rate=None, at_schedule=None
+    )
     cnn, at = standard.cnn_schedule_settings(), standard.at_schedule_settings()
     assert {k: at[k] for k in cnn} == cnn and at["eps_ramp_epochs"] == standard.at_eps_ramp_epochs
     fast = dataclasses.replace(standard, at_epochs=5, at_learning_rate=3e-3, at_schedule="one_cycle")
@@ -84,3 +86,14 @@ def test_adversarial_schedule_follows_the_cnn_unless_set():
     assert (at["epochs"], at["learning_rate"], at["schedule"]) == (5, 3e-3, "one_cycle")
     assert fast.cnn_schedule_settings() == cnn  # the natural CNN keeps its own
     assert "schedule" in standard.cnn_settings()  # part of the cache key
+
+
+def test_fast_model_settings_follow_the_adversarial_schedule_unless_set():
+    quick = config.get_profile("quick")
+    fast = quick.fast_at_settings()
+    assert {k: fast[k] for k in quick.at_schedule_settings()} == quick.at_schedule_settings()
+    assert (fast["method"], fast["steps"]) == (quick.fast_at_method, quick.fast_at_steps)
+    standard = config.get_profile("standard")
+    fast = standard.fast_at_settings()
+    assert fast["epochs"] == standard.fast_at_epochs < standard.at_schedule_settings()["epochs"]
+    assert fast["learning_rate"] == standard.at_learning_rate and fast["schedule"] == standard.at_schedule

@@ -14,8 +14,13 @@ def test_robustness_cost_rows_match_the_benchmark_file():
     assert rows["natural"]["time_vs_natural"] == 1.0
     for key, row in rows.items():
         assert row["clean"] == raw["models"][key]["clean"]
-        assert 0 <= row["worst_case"] <= row["pgd50x10"] <= row["pgd20"] <= row["clean"] <= 1
-    assert rows["pgd_at"]["step_cost"] == raw["step_cost_in_natural_steps"]["pgd_at"]
+        assert 0 <= row["worst_case"] <= row["autoattack"] <= row["pgd20"] <= row["clean"] <= 1
+        assert row["pgd50x10"] is None or row["worst_case"] <= row["pgd50x10"] <= row["pgd20"]
+    # the cost relative to natural training: epochs x one step's cost, both measured
+    assert rows["natural"]["step_cost"] == rows["natural"]["cost_vs_natural"] == 1.0
+    pgd = rows["pgd_at"]
+    assert pgd["step_cost"] * pgd["epochs"] / rows["natural"]["epochs"] == pytest.approx(pgd["cost_vs_natural"])
+    assert pgd["step_cost"] > 1
 
 
 def test_outside_a_checkout_the_error_says_where_the_results_live(monkeypatch):

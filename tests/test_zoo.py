@@ -49,8 +49,15 @@ def test_robust_cnn_trains_once_per_method_then_loads(tmp_path):
     assert {"adv_loss", "adv_accuracy", "epoch_seconds"} <= set(cached.history)
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
     np.testing.assert_array_equal(model(x, training=False), again(x, training=False))
-    _, fast = zoo.robust_cnn(tiny, method="fgsm_rs", eps=0.1, cache_dir=tmp_path, verbose=0)
-    assert not fast.from_cache and fast.key != record.key
+    _, fgsm_rs = zoo.robust_cnn(tiny, method="fgsm_rs", eps=0.1, cache_dir=tmp_path, verbose=0)
+    assert not fgsm_rs.from_cache and fgsm_rs.key != record.key
+    # the fast model: the profile's fast method and epochs, a cache entry of its own
+    tiny = dataclasses.replace(tiny, cnn_epochs=2, fast_at_method="pgd", fast_at_steps=1, fast_at_epochs=1)
+    _, fast = zoo.fast_robust_cnn(tiny, eps=0.1, cache_dir=tmp_path, verbose=0)
+    assert fast.settings["method"] == "pgd" and fast.settings["epochs"] == 1
+    assert len(fast.history["adv_loss"]) == 1 and fast.path.name.startswith("cnn_fast")
+    _, again = zoo.fast_robust_cnn(tiny, eps=0.1, cache_dir=tmp_path, verbose=0)
+    assert again.from_cache and again.key == fast.key
 
 
 @needs_data
