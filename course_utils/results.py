@@ -36,7 +36,7 @@ def load(name: str) -> dict:
 
 
 def robustness_cost(name: str = "at_standard/results.json") -> list[dict]:
-    """The adversarial-training benchmark as rows, one per model (``natural``, ``pgd_at``, ``fast``...):
+    """The adversarial-training benchmark as rows, one per evaluated model (``natural``, ``pgd_at``...):
     clean / FGSM / PGD-20 / AutoAttack / worst-case accuracy (fractions; the worst case is per image
     over every attack, the number to quote) and its 95 % interval; PGD-50×10 when the benchmark ran
     it (else ``None``); training seconds; training time relative to natural training, in wall-clock
@@ -49,6 +49,8 @@ def robustness_cost(name: str = "at_standard/results.json") -> list[dict]:
     epochs = data.get("cost_in_natural_epochs", {})
     rows = []
     for key, m in models.items():
+        if "clean" not in m:  # trained, not evaluated yet (an interrupted benchmark)
+            continue
         cost = epochs.get(key)
         rows.append(
             {
