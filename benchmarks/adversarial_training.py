@@ -99,11 +99,7 @@ METHODS = {"pgd_at": "pgd", "fgsm_rs": "fgsm_rs", "trades": "trades"}
 
 def schedule(name, profile):
     """``train_adversarial``'s method, steps and schedule for model ``name`` under ``profile``."""
-    if name == "fast":
-        return profile.fast_at_settings()
-    method = METHODS[name]
-    steps = profile.at_pgd_steps if method in ("pgd", "trades") else None
-    return {"method": method, "steps": steps, **profile.at_schedule_settings()}
+    return profile.fast_at_settings() if name == "fast" else profile.at_settings(METHODS[name])
 
 
 def step_key(settings):
@@ -332,7 +328,7 @@ def main(argv=None):
     for name, m in models.items():
         if name == "natural":
             natural_epochs[name] = float(m.get("epochs_run", profile.cnn_epochs))
-        elif name in trained or name in ("pgd_at", "fast", "fgsm_rs", "trades"):
+        else:
             key = step_key(schedule(name, profile))
             if key in cost:
                 natural_epochs[name] = m.get("epochs_run", 0) * cost[key]

@@ -136,6 +136,13 @@ class Profile:
             "eps_ramp_epochs": self.at_eps_ramp_epochs,
         }
 
+    def at_settings(self, method: str) -> dict:
+        """``method``'s settings in adversarial training under this profile: keyword arguments of
+        :func:`course_utils.adversarial_training.train_adversarial` (all but ``eps``), with the
+        profile's ``at_pgd_steps`` for the multi-step methods (``"pgd"``, ``"trades"``)."""
+        steps = self.at_pgd_steps if method in ("pgd", "trades") else None
+        return {"method": method, "steps": steps, **self.at_schedule_settings()}
+
     def fast_at_settings(self) -> dict:
         """The fast robust model's method, steps and schedule: keyword arguments of
         :func:`course_utils.adversarial_training.train_adversarial` (all but ``eps``)."""

@@ -155,11 +155,9 @@ def robust_cnn(
         ``(model, record)`` as for :func:`mlp`.
     """
     profile = profile or config.get_profile()
-    steps = profile.at_pgd_steps if method in ("pgd", "trades") else None
     return _robust(
-        f"cnn_{method}", profile, {"method": method, "steps": steps, **profile.at_schedule_settings()},
-        eps, seed, retrain, verbose, cache_dir,
-    )  # fmt: skip
+        f"cnn_{method}", profile, profile.at_settings(method), eps, seed, retrain, verbose, cache_dir
+    )
 
 
 def fast_robust_cnn(
