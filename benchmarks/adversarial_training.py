@@ -102,15 +102,6 @@ def schedule(name, profile):
     return profile.fast_at_settings() if name == "fast" else profile.at_settings(METHODS[name])
 
 
-def step_key(settings):
-    """The step-cost entry of a model's method: ``natural``, ``pgd2``, ``fgsm_rs``..."""
-    if settings is None:
-        return "natural"
-    if settings["method"] in ("pgd", "trades"):
-        return f"{settings['method']}{settings['steps']}"
-    return settings["method"]
-
-
 TRAINING_KEYS = ("train_seconds", "epochs_run", "median_epoch_seconds", "history")
 
 
@@ -285,7 +276,7 @@ def main(argv=None):
     methods = {"natural": None}
     for name in trained:
         settings = schedule(name, profile)
-        methods[step_key(settings)] = {"method": settings["method"], "steps": settings["steps"]}
+        methods[timing.method_key(settings)] = {"method": settings["method"], "steps": settings["steps"]}
     args.cost_batches = min(args.cost_batches, len(x_fit) // profile.batch_size)  # quick has 5,000 images
     print(
         f"== step cost: {', '.join(methods)}, {args.cost_batches} batches, {args.cost_repeats} repeats, "
@@ -329,7 +320,7 @@ def main(argv=None):
         if name == "natural":
             natural_epochs[name] = float(m.get("epochs_run", profile.cnn_epochs))
         else:
-            key = step_key(schedule(name, profile))
+            key = timing.method_key(schedule(name, profile))
             if key in cost:
                 natural_epochs[name] = m.get("epochs_run", 0) * cost[key]
         if "clean" not in m:

@@ -3,8 +3,9 @@ Toolbox's (ART 1.20.1, TF2-native ``AutoProjectedGradientDescent``), and the cou
 
     python benchmarks/autoattack.py --profile standard --out benchmarks/results/autoattack_standard.json
 
-For each of the profile's natural, PGD-AT and FGSM-RS CNNs (``zoo.cnn`` and ``zoo.robust_cnn``, from
-the model cache; trained first if missing; ``--model-dir`` loads saved ``NAME.keras`` files instead)
+For each of the profile's natural, PGD-AT and fast robust CNNs (``zoo.cnn``, ``zoo.robust_cnn`` and
+``zoo.fast_robust_cnn``, from the model cache; trained first if missing; ``--models ... fgsm_rs`` adds
+an FGSM-RS model; ``--model-dir`` loads saved ``NAME.keras`` files instead)
 and the first ``--n`` test images (1,000), L∞ ε = 0.1:
 
 * APGD-CE and APGD-DLR, untargeted, 100 iterations, one random start, initial step 2ε, run by
@@ -46,8 +47,10 @@ TARGET = "course APGD no more than 0.5 point weaker than ART's on every model an
 MODELS = {
     "natural": lambda profile: zoo.cnn(profile)[0],
     "pgd_at": lambda profile: zoo.robust_cnn(profile, method="pgd")[0],
+    "fast": lambda profile: zoo.fast_robust_cnn(profile)[0],
     "fgsm_rs": lambda profile: zoo.robust_cnn(profile, method="fgsm_rs")[0],
 }
+DEFAULT_MODELS = ["natural", "pgd_at", "fast"]
 
 
 def art_apgd_class():
@@ -123,7 +126,7 @@ def main(argv=None):
     parser.add_argument("--profile", default="standard")
     parser.add_argument("--out", type=Path, help="write the results to this JSON file")
     parser.add_argument("--n", type=int, default=1000, help="first N test images")
-    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS, choices=list(MODELS))
     parser.add_argument(
         "--model-dir",
         type=Path,

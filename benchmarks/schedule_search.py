@@ -94,15 +94,6 @@ CANDIDATES = {
 }
 
 
-def method_key(settings) -> str:
-    """The step-cost entry a candidate's steps cost: ``natural``, ``fgsm_rs``, ``n_fgsm``, ``pgd3``..."""
-    if settings["method"] is None:
-        return "natural"
-    if settings["method"] in ("pgd", "trades"):
-        return f"{settings['method']}{settings['steps']}"
-    return settings["method"]
-
-
 def step_costs(keys, profile, x, y, batches, path: Path, *, repeats=3, remeasure=False) -> dict:
     """Seconds per step of each method in ``keys`` and of natural training, interleaved (cached)."""
     costs = {} if remeasure or not path.exists() else json.loads(path.read_text())
@@ -216,7 +207,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     batches = min(args.cost_batches, len(x_fit) // profile.batch_size)
     costs = step_costs(
-        sorted({method_key(c) for c in CANDIDATES.values()}), profile, x_fit, y_fit, batches,
+        sorted({timing.method_key(c) for c in CANDIDATES.values()}), profile, x_fit, y_fit, batches,
         args.out / "step_costs.json", repeats=args.cost_repeats, remeasure=args.remeasure_costs,
     )["in_natural_steps"]  # fmt: skip
     print("step costs in natural steps:", {k: round(v, 2) for k, v in costs.items()}, flush=True)
@@ -245,7 +236,7 @@ def main(argv=None):
                 "seed": seed,
                 "train_seconds": float(sum(history["epoch_seconds"])),
                 "wall_seconds": wall,
-                "natural_epochs": settings["epochs"] * costs[method_key(settings)],
+                "natural_epochs": settings["epochs"] * costs[timing.method_key(settings)],
                 **score(model, *held_out, seed),
                 "history": {k: [float(v) for v in vals] for k, vals in history.items()},
             }
@@ -266,7 +257,7 @@ def main(argv=None):
 def print_table(results, costs):
     """The candidates' scores; ``nat.ep`` (cost in natural epochs) from the current step costs."""
     for r in results["candidates"].values():
-        r["natural_epochs"] = r["settings"]["epochs"] * costs[method_key(r["settings"])]
+        r["natural_epochs"] = r["settings"]["epochs"] * costs[timing.method_key(r["settings"])]
     print(
         f"\n{'candidate':28s} {'clean':>7s} {'PGD-20':>7s} {'AA-q':>7s} {'worst':>7s} "
         f"{'seconds':>8s} {'nat.ep':>7s}"

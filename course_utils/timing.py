@@ -19,6 +19,17 @@ from course_utils import training
 from course_utils.adversarial_training import AdversarialTrainer
 
 
+def method_key(settings: dict | None) -> str:
+    """The name a training method's step cost is filed under: ``"natural"`` for ``None`` (or a
+    ``method`` of ``None``), ``"pgd2"``/``"trades10"`` for the multi-step methods (``method`` and
+    ``steps``), else the method's own name (``"fgsm_rs"``, ``"n_fgsm"``, ``"fgsm"``)."""
+    if settings is None or settings.get("method") is None:
+        return "natural"
+    if settings["method"] in ("pgd", "trades"):
+        return f"{settings['method']}{settings['steps']}"
+    return settings["method"]
+
+
 def reference_step(model, optimizer, *, method=None, eps=0.1, steps=None, step_size=None, seed=0):
     """A hand-written training step: ``step(x, y)`` updates ``model`` on one batch and returns the loss.
 

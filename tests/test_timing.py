@@ -47,3 +47,12 @@ def test_reference_entries_and_methods():
             tiny_classifier, x, y, methods={"mix": {"method": "pgd", "adv_ratio": 0.5}}, batches=2,
             batch_size=16, reference=True,
         )  # fmt: skip
+
+
+def test_method_key_names_each_method_once():
+    assert timing.method_key(None) == "natural"
+    assert timing.method_key({"method": None, "epochs": 12}) == "natural"
+    assert timing.method_key({"method": "pgd", "steps": 2, "epochs": 8}) == "pgd2"
+    assert timing.method_key({"method": "trades", "steps": 10}) == "trades10"
+    # one-step methods ignore a steps entry: FGSM-RS costs the same whatever "steps" says
+    assert timing.method_key({"method": "fgsm_rs", "steps": 1}) == "fgsm_rs"
