@@ -245,7 +245,7 @@ def main(argv=None):
             continue
         if (args.resume or args.reevaluate) and model_path.exists() and "train_seconds" in record:
             print(f"== {name}: trained model loaded from {model_path}", flush=True)
-            model = keras.models.load_model(model_path)
+            model = keras.models.load_model(model_path, compile=False)  # evaluated only: no optimizer state
         else:
             print(f"== training {name}", flush=True)
             out = args.out if args.resume else None

@@ -160,7 +160,7 @@ def main(argv=None):
     )
     for name in args.models:
         model = (
-            keras.models.load_model(args.model_dir / f"{name}.keras")
+            keras.models.load_model(args.model_dir / f"{name}.keras", compile=False)
             if args.model_dir
             else MODELS[name](profile)
         )

@@ -87,12 +87,37 @@ def test_every_check_stub_runs_and_answers_in_words(capsys):
         assert "Not written yet" in out, (name, out)
 
 
-def test_default_stubs_keep_the_exercise_label_and_the_cell_id():
+def test_default_stubs_keep_the_exercise_number_and_the_cell_id():
     nb = _notebook()
     nb.cells[3].source = "# Exercise 2: brightness per class\nanswer = secret_formula(3)"
     nb.cells[4].source = "**Exercise 2.** The answer is 42."
     first, second = student_build.student_copy(nb), student_build.student_copy(nb)
-    assert first.cells[3].source == "# Exercise 2: brightness per class\n" + student_build.DEFAULT_STUB
+    assert first.cells[3].source == "# Exercise 2\n" + student_build.DEFAULT_STUB
     assert first.cells[4].source == "**Exercise 2.** " + student_build.TEXT_STUB
     assert [c.id for c in first.cells] == [c.id for c in second.cells] == [c.id for c in nb.cells]
     assert student_build.leaks(nb, first) == []
+
+
+def test_an_answer_in_a_solution_s_first_comment_is_not_kept():
+    """The label of a solution's first line is reduced to its number: the rest can be the answer."""
+    nb = _notebook()
+    nb.cells[3].source = "# Exercise 1: the score is 0.2, so eps* = 0.05\nanswer = 0.05"
+    nb.cells[4].source = "**Exercise 1. eps* = 0.05** because the score is 0.2."
+    student = student_build.student_copy(nb)
+    text = "".join(c.source for c in student.cells)
+    assert "0.05" not in text and "0.2" not in text
+    assert student.cells[3].source.startswith("# Exercise 1\n")
+    assert student.cells[4].source.startswith("**Exercise 1.** ")
+    assert student_build.leaks(nb, student) == []
+
+
+def test_a_leaked_comment_or_answer_text_is_detected():
+    """Seeded leaks: a solution's comment in a stub, and a solution's sentence in the lesson's text."""
+    nb = _notebook()
+    nb.cells[3].source = "# Exercise 1: the score is 0.2, so eps* = 0.05\nanswer = 0.05"
+    student = student_build.student_copy(nb)
+    student.cells[3].source = "# Exercise 1: the score is 0.2, so eps* = 0.05\n# Your code here\n"
+    assert any("eps* = 0.05" in problem for problem in student_build.leaks(nb, student))
+    student = student_build.student_copy(nb)
+    student.cells[2].source += "\n\nThe answer is 42."
+    assert any("text of cell 4" in problem for problem in student_build.leaks(nb, student))

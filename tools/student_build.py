@@ -7,14 +7,16 @@ Every notebook ends with a "## Solutions" section. Each cell after that heading 
 untagged). In the student copy a solution code cell becomes a stub: the cell's
 ``metadata["student_stub"]`` when it has one (for example the signature of the function to write,
 so that the check cell after it can say what is missing), else ``# Your code here`` under the
-solution's exercise label (``# Exercise 2: ...``). A solution text cell becomes "*Your answer
-here.*", after its label (``**Exercise 1.**``) if it has one. The "## Solutions" heading becomes
+solution's exercise number (``# Exercise 2``; the rest of its first line is dropped, as it may give
+the answer away). A solution text cell becomes "*Your answer here.*", after its number
+(``**Exercise 1.**``) if it has one. The "## Solutions" heading becomes
 "## Your solutions". Everything else is kept as it is.
 
-The build then verifies its output: no cell tagged ``solution`` and no line of solution code is
-left. It exits with status 1 (and says where) if anything would leak. With ``--run`` it also
-executes each student copy top to bottom, as a student's "Run All" before starting the exercises
-would, and fails on any cell that raises (``COURSE_PROFILE=quick`` keeps that to a few minutes).
+The build then verifies its output: no cell tagged ``solution`` and no line of a solution (code,
+comment or text) that the lesson does not also contain is left. It exits with status 1 (and says
+where) if anything would leak. With ``--run`` it also executes each student copy top to bottom, as a
+student's "Run All" before starting the exercises would, and fails on any cell that raises
+(``COURSE_PROFILE=quick`` keeps that to a few minutes).
 """
 
 from __future__ import annotations
@@ -46,19 +48,21 @@ def untagged_solutions(nb) -> list[int]:
     return [i for i in range(start + 1, len(nb.cells)) if TAG not in nb.cells[i].metadata.get("tags", [])]
 
 
-EXERCISE_LABEL = re.compile(r"^(# Exercise \d+\b.*|\*\*Exercise \d+\b[^*]*\*\*)")
+EXERCISE_LABEL = re.compile(r"^(?:# Exercise (\d+)|\*\*Exercise (\d+)\b)")
 
 
 def stub_source(cell) -> str:
     """What a solution cell becomes: its ``student_stub``, else the default stub under the cell's
-    exercise label (a first line such as ``# Exercise 2: ...`` or ``**Exercise 2.**``)."""
+    exercise label, reduced to its number (``# Exercise 2`` or ``**Exercise 2.**``): the rest of a
+    solution's first line may be the answer itself ("... so eps* = 0.05")."""
     if cell.cell_type == "code" and "student_stub" in cell.metadata:
         return cell.metadata["student_stub"]
     first = cell.source.splitlines()[0] if cell.source else ""
     label = EXERCISE_LABEL.match(first)
+    number = label and (label.group(1) or label.group(2))
     if cell.cell_type == "code":
-        return (label.group(1) + "\n" if label else "") + DEFAULT_STUB
-    return (label.group(1) + " " if label else "") + TEXT_STUB
+        return (f"# Exercise {number}\n" if number else "") + DEFAULT_STUB
+    return (f"**Exercise {number}.** " if number else "") + TEXT_STUB
 
 
 def student_copy(nb):
@@ -87,8 +91,8 @@ def student_copy(nb):
 
 
 def leaks(instructor, student) -> list[str]:
-    """What of the solutions survives in ``student``: tagged cells, or lines of solution code that
-    appear nowhere else in the instructor's notebook."""
+    """What of the solutions survives in ``student``: tagged cells, or lines of a solution (code,
+    comment or text) that appear nowhere else in the instructor's notebook."""
     problems = [
         f"cell {i} is still tagged {TAG!r}"
         for i, c in enumerate(student.cells)
@@ -102,13 +106,14 @@ def leaks(instructor, student) -> list[str]:
     }
     student_lines = {line.strip() for c in student.cells for line in c.source.splitlines()}
     for i, cell in enumerate(instructor.cells):
-        if TAG not in cell.metadata.get("tags", []) or cell.cell_type != "code":
+        if TAG not in cell.metadata.get("tags", []):
             continue
         stub_lines = {line.strip() for line in stub_source(cell).splitlines()}
+        kind = "code" if cell.cell_type == "code" else "text"
         for line in cell.source.splitlines():
             line = line.strip()
             if line and line not in lesson_lines and line not in stub_lines and line in student_lines:
-                problems.append(f"solution line of cell {i} survives: {line[:60]!r}")
+                problems.append(f"solution {kind} of cell {i} survives: {line[:60]!r}")
     return problems
 
 
