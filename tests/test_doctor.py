@@ -64,5 +64,15 @@ def test_speed_probe_measures_a_positive_step_time():
 def test_cli_runs_doctor(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     code = cli.main(["doctor", "--profile", "quick", "--no-speed"])
-    assert code in (0, 1) and "Course environment check" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Course environment check" in out
+    # the exit code is the report's verdict: 0 exactly when it ends "Ready.", else 1 and a count
+    assert (code, out.rstrip().endswith("Ready.")) in ((0, True), (1, False)), (code, out[-200:])
     assert config.get_profile("quick").name == "quick"
+
+
+def test_cli_doctor_fails_on_an_unknown_profile(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    assert cli.main(["doctor", "--profile", "no_such_profile", "--no-speed"]) == 1
+    out = capsys.readouterr().out
+    assert "no_such_profile" in out and "problem(s)" in out
