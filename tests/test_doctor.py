@@ -58,7 +58,14 @@ def test_estimates_scale_with_speed_and_cover_every_notebook():
 
 
 def test_speed_probe_measures_a_positive_step_time():
-    assert 0 < doctor.step_seconds(batches=2) < 60
+    assert 0 < doctor.step_seconds(batches=2, rounds=2) < 60
+
+
+def test_speed_sentence_says_faster_or_slower_without_a_bare_factor():
+    ref = doctor.REFERENCE_STEP_SECONDS
+    assert "2.0x faster" in doctor.speed_sentence(ref / 2)
+    assert "3.0x slower" in doctor.speed_sentence(ref * 3)
+    assert "about as fast" in doctor.speed_sentence(ref * 1.05)
 
 
 def test_cli_runs_doctor(monkeypatch, tmp_path, capsys):
