@@ -1,9 +1,12 @@
 # The course's commands. Each one creates the virtual environment (.venv) first when it is missing.
 #   make course   run every notebook headless -> build/executed/*.ipynb, build/html/*.html
 #   make test     lint, notebook cleanliness, unit tests, every notebook under nbval (quick profile)
-#   make lab      open JupyterLab on the notebooks
+#   make lab      students: JupyterLab on your own copies in my_notebooks/ (exercises without solutions;
+#                 made once, never overwritten: delete a file there to get a fresh copy)
+#   make lab-instructor  JupyterLab on notebooks/, the instructor's copies with the solutions
 #   make student  students' copies without solutions -> build/student/*.ipynb
 #   make slides   reveal.js decks that work offline -> build/slides/*.slides.html (after make course)
+#   make help     this list
 # Variables: PYTHON (interpreter that creates .venv, default python3), COURSE_PROFILE.
 
 PYTHON ?= python3
@@ -17,7 +20,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: course test student slides lab lint format check-notebooks clean-notebooks unit nbval benchmark clean venv
+.PHONY: help course test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit nbval benchmark clean venv
 
 venv: $(STAMP)
 
@@ -63,7 +66,14 @@ nbval: $(STAMP)
 		--nbval-cell-timeout=1200 -p no:randomly $(NOTEBOOKS)
 
 lab: $(STAMP)
+	$(BIN)/python tools/student_build.py --out my_notebooks --keep-existing
+	$(BIN)/jupyter lab my_notebooks
+
+lab-instructor: $(STAMP)
 	$(BIN)/jupyter lab notebooks
+
+help:
+	@sed -n 's/^#   //p; s/^#                 /    /p' Makefile
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cnn_accuracy.py --profile standard --out benchmarks/results

@@ -121,3 +121,19 @@ def test_a_leaked_comment_or_answer_text_is_detected():
     student = student_build.student_copy(nb)
     student.cells[2].source += "\n\nThe answer is 42."
     assert any("text of cell 4" in problem for problem in student_build.leaks(nb, student))
+
+
+def test_keep_existing_never_overwrites_a_student_s_work(tmp_path):
+    """`make lab` builds the students' copies once: a second build must not erase their answers."""
+    nb = _notebook()
+    source = tmp_path / "99_x.ipynb"
+    nbformat.write(nb, source)
+    out = tmp_path / "mine"
+    assert student_build.main(["--out", str(out), "--keep-existing", str(source)]) == 0
+    mine = nbformat.read(out / "99_x.ipynb", as_version=4)
+    mine.cells[3].source = "def f(x):\n    return my_own_answer(x)"
+    nbformat.write(mine, out / "99_x.ipynb")
+    assert student_build.main(["--out", str(out), "--keep-existing", str(source)]) == 0
+    assert "my_own_answer" in (out / "99_x.ipynb").read_text()
+    assert student_build.main(["--out", str(out), str(source)]) == 0  # without the flag: rebuilt
+    assert "my_own_answer" not in (out / "99_x.ipynb").read_text()

@@ -1,6 +1,7 @@
 """Build the students' copies of the notebooks: solutions replaced by a space for their own work.
 
     python tools/student_build.py [--out build/student] [--run] [notebooks/03_*.ipynb ...]
+    python tools/student_build.py --out my_notebooks --keep-existing   # what `make lab` does
 
 Every notebook ends with a "## Solutions" section. Each cell after that heading must carry the tag
 ``solution`` (the build refuses a notebook where one does not, so that no answer can slip through
@@ -147,6 +148,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="then run every student copy top to bottom ($COURSE_PROFILE) and fail on any error",
     )
+    parser.add_argument(
+        "--keep-existing",
+        action="store_true",
+        help="never overwrite a copy already in --out (a student's own work); write only missing ones",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -165,7 +171,11 @@ def main(argv=None) -> int:
             print(f"{path.name}: " + "; ".join(problems))
             failed = True
             continue
-        nbformat.write(student, args.out / path.name)
+        target = args.out / path.name
+        if args.keep_existing and target.exists():
+            print(f"{path.name}: your copy {target} is kept (delete it to get a fresh one)")
+            continue
+        nbformat.write(student, target)
         stubs = sum("student" in c.metadata.get("tags", []) for c in student.cells)
         print(f"{path.name}: {stubs} solution cells replaced -> {args.out / path.name}")
         if args.run:
