@@ -54,3 +54,17 @@ def test_tensorflow_start_up_logs_are_removed_and_nothing_else():
     assert run_course.strip_tensorflow_logs(nb) == 8
     assert nb.cells[0].outputs == []
     assert [o["text"] for o in nb.cells[1].outputs] == [warning, "I0000 printed by the lesson\n"]
+
+
+def test_each_notebook_is_announced_with_its_expected_time():
+    from course_utils import doctor
+
+    cached, first = doctor.REFERENCE_SECONDS["standard"]["06_adversarial_training"]
+    text = run_course.expected_time("standard", "06_adversarial_training")
+    assert f"about {cached / 60:.0f} min" in text and f"{(cached + first) / 60:.0f} min if it trains" in text
+    cached, first = doctor.REFERENCE_SECONDS["quick"]["04_adversarial_examples_fgsm"]
+    assert first == 0 and run_course.expected_time("quick", "04_adversarial_examples_fgsm") == (
+        f"about {cached:.0f} s on the reference 2-core CPU"
+    )
+    assert run_course.expected_time("full", "06_adversarial_training") == ""  # no reference: say nothing
+    assert run_course.expected_time("quick", "99_not_a_notebook") == ""

@@ -131,6 +131,24 @@ def merged_timings(path: Path, profile: str, seconds: dict[str, float]) -> dict[
     return merged
 
 
+def expected_time(profile: str, stem: str) -> str:
+    """What the course map says ``stem`` takes in ``profile`` on the reference 2-core CPU, e.g.
+    "about 2 min, or 14 min if it trains its models first" (empty when there is no reference)."""
+    from course_utils import doctor
+
+    cached, first = doctor.REFERENCE_SECONDS.get(profile, {}).get(stem, (None, 0))
+    if cached is None:
+        return ""
+
+    def minutes(seconds):
+        return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+    text = f"about {minutes(cached)}"
+    if first:
+        text += f", or {minutes(cached + first)} if it trains its models first"
+    return text + " on the reference 2-core CPU"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", help="quick, standard or full (default: $COURSE_PROFILE)")
@@ -145,10 +163,14 @@ def main(argv=None) -> int:
     (args.out / "executed").mkdir(parents=True, exist_ok=True)
     (args.out / "html").mkdir(parents=True, exist_ok=True)
     exporter = html_exporter()
+    from course_utils import config
+
+    profile_name = config.get_profile().name
     seconds_of, failed = {}, []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
-        print(f"running {path.name} ...", flush=True)
+        expected = expected_time(profile_name, path.stem)
+        print(f"running {path.name} ({expected}) ..." if expected else f"running {path.name} ...", flush=True)
         start = time.perf_counter()
         try:
             NotebookClient(
