@@ -1,8 +1,16 @@
 """Shared test set-up: a non-interactive plotting backend and fast CPU kernels, before any import
-of matplotlib or TensorFlow; fixtures for tiny fake datasets."""
+of matplotlib or TensorFlow; a model cache of the suite's own; fixtures for tiny fake datasets.
+
+The suite never writes into the user's model cache: every test runs with ``$COURSE_CACHE_DIR``
+pointing into a temporary folder (a test may still point it elsewhere), and the session fails if
+the user's cache changed all the same (``pytest_sessionfinish``).
+"""
 
 import gzip
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -10,6 +18,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from course_utils import config as course_config  # noqa: E402
+
+USER_CACHE = course_config.cache_dir()  # where the user's models are (their $COURSE_CACHE_DIR or the repo's)
+SUITE_CACHE = Path(tempfile.mkdtemp(prefix="course-test-cache-"))
+
+
+def _listing(folder):
+    """Every file under ``folder`` with its size and modification time (empty if it does not exist)."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+USER_CACHE_BEFORE = _listing(USER_CACHE)
+os.environ[course_config.CACHE_ENV_VAR] = str(SUITE_CACHE)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SUITE_CACHE, ignore_errors=True)
+    after = _listing(USER_CACHE)
+    if after != USER_CACHE_BEFORE:
+        changed = sorted(set(after) ^ set(USER_CACHE_BEFORE)) or sorted(
+            k for k in after if after[k] != USER_CACHE_BEFORE.get(k)
+        )
+        print(f"\nThe test suite changed the user's model cache {USER_CACHE}: {changed[:5]}")
+        session.exitstatus = 1
 
 
 def write_idx_dataset(folder, n_train=40, n_test=20, seed=0):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from course_utils import cache, models
+from course_utils import cache, config, models
 
 SETTINGS = {"hidden": [4], "epochs": 1}
 X = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
@@ -126,3 +126,10 @@ def test_arrays_returned_by_train_fn_are_kept_and_checksummed(tmp_path):
     assert not third.from_cache
     assert list((tmp_path / "quarantine").rglob("tiny-*.npz"))
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_the_suite_runs_with_a_model_cache_of_its_own():
+    """conftest.py points the cache into a temporary folder: no test can fill the user's cache."""
+    from tests import conftest
+
+    assert config.cache_dir() == conftest.SUITE_CACHE != conftest.USER_CACHE
