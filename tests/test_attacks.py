@@ -364,3 +364,35 @@ def test_pgd_tensor_runs_in_a_graph_with_a_seed_generator(norm, eps):
     for x_adv in (first, second):
         assert attacks.perturbation_norms(x_adv, x, norm).max() <= eps + 1e-5
         assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+
+
+def test_pgd_tensor_refuses_an_integer_seed_inside_a_graph():
+    model = small_cnn()
+    x = np.random.default_rng(11).uniform(0, 1, size=(4, 8, 8, 1)).astype(np.float32)
+    y = np.zeros(4, dtype=np.int64)
+
+    @tf.function
+    def compiled(xb, yb):
+        return attacks.pgd_tensor(model, xb, yb, eps=0.1, step_size=0.05, num_steps=1, seed=3)
+
+    with pytest.raises(ValueError, match="SeedGenerator"):
+        compiled(tf.constant(x), tf.constant(y))
+    # eagerly an int seed is allowed and repeatable
+    once = attacks.pgd_tensor(model, x, y, eps=0.1, step_size=0.05, num_steps=1, seed=3)
+    np.testing.assert_array_equal(
+        once, attacks.pgd_tensor(model, x, y, eps=0.1, step_size=0.05, num_steps=1, seed=3)
+    )
+
+
+def test_pgd_tensor_l2_start_radius_is_not_tied_to_its_direction():
+    """With an int seed the direction and the radius come from different streams: the radius of
+    the random start (no steps taken: step_size 0) is not a function of the direction's draws."""
+    model = small_cnn()
+    x = np.full((64, 8, 8, 1), 0.5, np.float32)
+    y = np.zeros(64, dtype=np.int64)
+    x_adv = attacks.pgd_tensor(model, x, y, eps=0.5, step_size=0.0, num_steps=1, norm=2, seed=5)
+    radii = attacks.perturbation_norms(np.asarray(x_adv), x, 2)
+    assert radii.max() <= 0.5 + 1e-5 and radii.std() > 0  # uniform in the ball: the radii vary
+    # what the radii were when both draws used seed 5 (the correlated version)
+    same_stream = 0.5 * keras.random.uniform((64, 1, 1, 1), seed=5).numpy().ravel() ** (1 / 64)
+    assert not np.allclose(radii, same_stream, atol=1e-4)

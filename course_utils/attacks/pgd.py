@@ -262,8 +262,14 @@ def pgd_tensor(
         eps, step_size: Python floats or scalar tensors; num_steps: a Python int (the steps are
             unrolled into the graph).
         norm: ``"inf"`` or ``2``.
-        seed: ``None``, an int, or a ``keras.random.SeedGenerator`` (use one inside ``train_step``,
-            so that every call draws new random starts and a seeded run is repeatable).
+        seed: ``None``, an int, or a ``keras.random.SeedGenerator``. Inside a compiled function
+            (``tf.function``, a Keras ``train_step``) pass a ``SeedGenerator``: every call then
+            draws new random starts and a seeded run is repeatable. An int is refused there (it
+            would draw the same start on every call); in eager code an int gives the same start
+            for the same seed.
+
+    Raises:
+        ValueError: on ``num_steps`` below 1, or an int ``seed`` inside a compiled function.
 
     Returns:
         The adversarial batch, a float32 tensor shaped like ``x``, with no gradient flowing back
@@ -272,6 +278,12 @@ def pgd_tensor(
     norm = _norm_name(norm)
     if int(num_steps) != num_steps or num_steps < 1:
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}.")
+    if rand_init and isinstance(seed, int) and not tf.executing_eagerly():
+        raise ValueError(
+            f"pgd_tensor got the integer seed {seed} inside a compiled function, where it would draw the "
+            "same random start on every call. Create keras.random.SeedGenerator(seed) once, outside "
+            "the function, and pass that."
+        )
     loss = loss_fn or cross_entropy
     x = tf.convert_to_tensor(x, tf.float32)
     eps = tf.cast(eps, tf.float32)
@@ -288,7 +300,9 @@ def pgd_tensor(
             )
             dim = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
             radius_shape = tf.concat([tf.shape(x)[:1], tf.ones([len(x.shape) - 1], tf.int32)], axis=0)
-            radius = eps * keras.random.uniform(radius_shape, seed=seed) ** (1.0 / dim)
+            # an int seed would give the radius the same stream as the direction: offset it
+            radius_seed = seed + 1 if isinstance(seed, int) else seed
+            radius = eps * keras.random.uniform(radius_shape, seed=radius_seed) ** (1.0 / dim)
             noise = direction * radius
         x_adv = tf.clip_by_value(x + noise, clip_min, clip_max)
     for _ in range(int(num_steps)):
