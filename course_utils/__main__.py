@@ -55,7 +55,9 @@ def main(argv=None) -> int:
         help="mlp, cnn, cnn_pgd, cnn_fast, dcgan, dcgan_conditional (default: all)",
     )
     p.add_argument(
-        "--profile", default=None, help="quick, standard or full (default: $COURSE_PROFILE or standard)"
+        "--profile",
+        default=None,
+        help="quick, standard or full (default: $COURSE_PROFILE, else full with a GPU, standard without)",
     )
     p.set_defaults(run=pretrain)
     p = commands.add_parser("doctor", help="check this machine for the course and estimate notebook times")

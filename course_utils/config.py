@@ -2,7 +2,7 @@
 
 A *profile* fixes how much work each notebook does. There are three:
 
-* ``quick``: a smoke test. Every notebook runs in a minute or two on 2 CPU cores; the numbers are
+* ``quick``: a smoke test. Every notebook runs in under four minutes on 2 CPU cores; the numbers are
   only roughly meaningful. CI uses it.
 * ``standard``: the default on a CPU. Full Fashion-MNIST, results worth discussing, minutes per
   notebook on a laptop.
@@ -175,7 +175,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
-        description="smoke test: every notebook in a minute or two on a CPU (CI)",
+        description="smoke test: every notebook in under four minutes on a 2-core CPU (CI)",
         train_size=6_000,
         test_size=1_000,
         batch_size=128,
