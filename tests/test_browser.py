@@ -49,7 +49,11 @@ def _screenshot(url: str, png: Path) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium not found: install it (Debian/Ubuntu: sudo apt-get install chromium) "
+    "to check the rendered course map and slides",
+)
 def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
     site = tmp_path / "site"
     nb = nbformat.v4.new_notebook()
