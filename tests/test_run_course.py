@@ -68,3 +68,19 @@ def test_each_notebook_is_announced_with_its_expected_time():
     )
     assert run_course.expected_time("full", "06_adversarial_training") == ""  # no reference: say nothing
     assert run_course.expected_time("quick", "99_not_a_notebook") == ""
+
+
+def test_the_course_map_page_has_topics_times_and_links(tmp_path):
+    course_map = run_course.readme_course_map()
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(course_map) == notebooks  # the README's table lists every notebook, once
+    html_dir = tmp_path / "html"
+    html_dir.mkdir()
+    (tmp_path / "student").mkdir()
+    (tmp_path / "student" / f"{notebooks[4]}.ipynb").write_text("{}")
+    rows = [(stem, f"title {stem}", 60.0) for stem in notebooks]
+    page = run_course.write_index(html_dir, rows, "quick", course_map).read_text()
+    for stem in notebooks:
+        assert f'href="{stem}.html"' in page and course_map[stem]["standard"] in page
+    assert page.count("student copy") == 1 and f"../student/{notebooks[4]}.ipynb" in page
+    assert "<code>" in page  # the README's `code` spans are rendered, not shown as backticks

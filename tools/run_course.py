@@ -49,26 +49,65 @@ def title_of(nb) -> str:
     return "untitled"
 
 
-def write_index(folder: Path, rows, profile: str) -> Path:
-    """The course map page: ``rows`` of ``(stem, title, seconds)``, one link per notebook (and to its
-    slide deck when ``build/slides`` has one)."""
-    slides = folder.parent / "slides"
-    items = "\n".join(
-        f'<li><a href="{html.escape(stem)}.html">{html.escape(title)}</a> '
-        + (
-            f'(<a href="../slides/{html.escape(stem)}.slides.html">slides</a>) '
-            if (slides / f"{stem}.slides.html").exists()
-            else ""
+COURSE_MAP_ROW = re.compile(  # | 04 | [title](notebooks/04_x.ipynb) | topics | quick | standard |
+    r"^\| (\d\d) \| \[[^\]]+\]\(notebooks/([^)]+)\.ipynb\) \| (.+?) \| (.+?) \| (.+?) \|$"
+)
+
+
+def readme_course_map(readme: Path = ROOT / "README.md") -> dict[str, dict[str, str]]:
+    """The README's course map, the one place the topics and measured times are written:
+    ``{stem: {"topics", "quick", "standard"}}`` (empty if the README has no such table)."""
+    rows = {}
+    if readme.exists():
+        for line in readme.read_text(encoding="utf-8").splitlines():
+            match = COURSE_MAP_ROW.match(line)
+            if match:
+                _, stem, topics, quick, standard = match.groups()
+                rows[stem] = {"topics": topics, "quick": quick, "standard": standard}
+    return rows
+
+
+def _markdown_inline(text: str) -> str:
+    """The README's inline markdown (`code`, *emphasis*) as HTML, everything else escaped."""
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", out)
+
+
+def write_index(folder: Path, rows, profile: str, course_map: dict | None = None) -> Path:
+    """The course map page: ``rows`` of ``(stem, title, seconds)``, one entry per notebook with its
+    topics and the README's times in each profile (``course_map``, default: read from the README),
+    this run's time, and links to its page, its slide deck (when ``build/slides`` has one) and the
+    students' copy (when ``build/student`` has one). It is the page an instructor projects first."""
+    course_map = readme_course_map() if course_map is None else course_map
+    slides, student = folder.parent / "slides", folder.parent / "student"
+    items = []
+    for stem, title, seconds in rows:
+        links = [f'<a href="{html.escape(stem)}.html">page</a>']
+        if (slides / f"{stem}.slides.html").exists():
+            links.append(f'<a href="../slides/{html.escape(stem)}.slides.html">slides</a>')
+        if (student / f"{stem}.ipynb").exists():
+            links.append(f'<a href="../student/{html.escape(stem)}.ipynb">student copy</a>')
+        info = course_map.get(stem, {})
+        topics = f"<p>{_markdown_inline(info['topics'])}</p>" if info else ""
+        times = f"this run ({html.escape(profile)}): {seconds / 60:.1f} min"
+        if info:
+            times += (
+                f"; measured on a 2-core CPU, quick: {html.escape(info['quick'])}, "
+                f"standard: {html.escape(info['standard'])}"
+            )
+        items.append(
+            f'<li><a href="{html.escape(stem)}.html"><b>{html.escape(title)}</b></a> '
+            f"({' · '.join(links)}){topics}<small>{times}</small></li>"
         )
-        + f"<small>({seconds / 60:.1f} min)</small></li>"
-        for stem, title, seconds in rows
-    )
     index = folder / "index.html"
     index.write_text(
         "<!doctype html><meta charset='utf-8'><title>Course map</title>"
-        "<style>body{font-family:sans-serif;max-width:46em;margin:2em auto}li{margin:.4em 0}</style>"
-        f"<h1>Adversarial examples, robustness and GANs</h1><p>Profile: {html.escape(profile)}</p>"
-        f"<ol start='0'>{items}</ol>",
+        "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.4}"
+        "ul{list-style:none;padding:0}li{margin:0 0 1em}li p{margin:.2em 0}small{color:#555}</style>"
+        f"<h1>Adversarial examples, robustness and GANs</h1><p>Profile of this run: {html.escape(profile)}. "
+        'Times "a + b": a with the models already cached, b the one-off training of a first run.</p>'
+        f"<ul>{''.join(items)}</ul>",
         encoding="utf-8",
     )
     return index
