@@ -47,12 +47,29 @@ def to_pixel_range(t):
 
 
 # --------------------------------------------------------------------------------------- models
+def _initializers(seed: int | None):
+    """Kernel and embedding initializers: Keras' defaults, seeded from ``seed`` (one per layer, in
+    order) when it is given, else drawing from Keras' global random state."""
+    counter = iter(range(1000))
+
+    def kernel():
+        return "glorot_uniform" if seed is None else keras.initializers.GlorotUniform(seed + next(counter))
+
+    def embedding():
+        if seed is None:
+            return "uniform"
+        return keras.initializers.RandomUniform(-0.05, 0.05, seed=seed + next(counter))
+
+    return kernel, embedding
+
+
 def build_generator(
     latent_dim: int = DEFAULT_LATENT_DIM,
     *,
     filters: tuple[int, int] = (128, 64),
     num_classes: int | None = None,
     name: str = "generator",
+    seed: int | None = None,
 ) -> keras.Model:
     """DCGAN generator: ``z`` of shape ``(N, latent_dim)`` -> images ``(N, 28, 28, 1)`` in ``[-1, 1]``.
 
@@ -64,7 +81,10 @@ def build_generator(
         filters: channels of the 7×7 and 14×14 maps.
         num_classes: if set, a class-conditional generator with a second input, integer labels
             ``(N,)``, embedded and concatenated to ``z`` (choose which garment to draw).
+        seed: seeds the initial weights (same seed, same weights); ``None`` draws them from Keras'
+            global random state.
     """
+    kernel, embedding = _initializers(seed)
     if latent_dim < 1:
         raise ValueError(f"latent_dim must be >= 1, got {latent_dim}.")
     z = keras.Input(shape=(latent_dim,), name="z")
@@ -73,21 +93,34 @@ def build_generator(
         label = keras.Input(shape=(), dtype="int32", name="label")
         inputs.append(label)
         h = layers.Concatenate(name="z_and_label")(
-            [z, layers.Embedding(num_classes, 16, name="label_embedding")(label)]
+            [
+                z,
+                layers.Embedding(num_classes, 16, embeddings_initializer=embedding(), name="label_embedding")(
+                    label
+                ),
+            ]
         )
-    h = layers.Dense(7 * 7 * filters[0], use_bias=False, name="project")(h)
+    h = layers.Dense(7 * 7 * filters[0], use_bias=False, kernel_initializer=kernel(), name="project")(h)
     h = layers.BatchNormalization(momentum=0.9, name="bn_project")(h)
     h = layers.ReLU(name="relu_project")(h)
     h = layers.Reshape((7, 7, filters[0]), name="to_7x7")(h)
-    h = layers.Conv2DTranspose(filters[1], 4, strides=2, padding="same", use_bias=False, name="up_14x14")(h)
+    h = layers.Conv2DTranspose(
+        filters[1], 4, strides=2, padding="same", use_bias=False, kernel_initializer=kernel(), name="up_14x14"
+    )(h)
     h = layers.BatchNormalization(momentum=0.9, name="bn_14x14")(h)
     h = layers.ReLU(name="relu_14x14")(h)
-    image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="up_28x28")(h)
+    image = layers.Conv2DTranspose(
+        1, 4, strides=2, padding="same", activation="tanh", kernel_initializer=kernel(), name="up_28x28"
+    )(h)
     return keras.Model(inputs if num_classes else z, image, name=name)
 
 
 def build_discriminator(
-    *, filters: tuple[int, int] = (64, 128), num_classes: int | None = None, name: str = "discriminator"
+    *,
+    filters: tuple[int, int] = (64, 128),
+    num_classes: int | None = None,
+    name: str = "discriminator",
+    seed: int | None = None,
 ) -> keras.Model:
     """DCGAN discriminator: images ``(N, 28, 28, 1)`` in ``[-1, 1]`` -> one **logit** per image ``(N, 1)``.
 
@@ -99,23 +132,32 @@ def build_discriminator(
         filters: channels of the two convolutions.
         num_classes: if set, a class-conditional discriminator with a second input, integer labels,
             embedded as an extra 28×28 channel.
+        seed: seeds the initial weights and the dropout (same seed, same weights); ``None`` uses
+            Keras' global random state.
     """
+    kernel, embedding = _initializers(seed)
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     inputs, h = [image], image
     if num_classes:
         label = keras.Input(shape=(), dtype="int32", name="label")
         inputs.append(label)
-        plane = layers.Embedding(num_classes, 28 * 28, name="label_embedding")(label)
+        plane = layers.Embedding(
+            num_classes, 28 * 28, embeddings_initializer=embedding(), name="label_embedding"
+        )(label)
         h = layers.Concatenate(name="image_and_label")(
             [image, layers.Reshape(IMAGE_SHAPE, name="label_plane")(plane)]
         )
-    h = layers.Conv2D(filters[0], 4, strides=2, padding="same", name="down_14x14")(h)
+    h = layers.Conv2D(
+        filters[0], 4, strides=2, padding="same", kernel_initializer=kernel(), name="down_14x14"
+    )(h)
     h = layers.LeakyReLU(0.2, name="lrelu_14x14")(h)
-    h = layers.Conv2D(filters[1], 4, strides=2, padding="same", name="down_7x7")(h)
+    h = layers.Conv2D(filters[1], 4, strides=2, padding="same", kernel_initializer=kernel(), name="down_7x7")(
+        h
+    )
     h = layers.LeakyReLU(0.2, name="lrelu_7x7")(h)
     h = layers.Flatten(name="flatten")(h)
-    h = layers.Dropout(0.3, name="dropout")(h)
-    logit = layers.Dense(1, name="logit")(h)
+    h = layers.Dropout(0.3, seed=None if seed is None else seed + 999, name="dropout")(h)
+    logit = layers.Dense(1, kernel_initializer=kernel(), name="logit")(h)
     return keras.Model(inputs if num_classes else image, logit, name=name)
 
 
@@ -299,11 +341,13 @@ def make_gan(
     discriminator_filters=(64, 128),
     seed: int = 0,
 ) -> GAN:
-    """A compiled DCGAN with the course's defaults (Adam 2e-4, beta_1 0.5), ready for ``fit``."""
-    keras.utils.set_random_seed(seed)
+    """A compiled DCGAN with the course's defaults (Adam 2e-4, beta_1 0.5), ready for ``fit``.
+
+    ``seed`` fixes the initial weights and the training noise; the global random state is left alone.
+    """
     gan = GAN(
-        build_generator(latent_dim, filters=generator_filters, num_classes=num_classes),
-        build_discriminator(filters=discriminator_filters, num_classes=num_classes),
+        build_generator(latent_dim, filters=generator_filters, num_classes=num_classes, seed=seed),
+        build_discriminator(filters=discriminator_filters, num_classes=num_classes, seed=seed + 100),
         seed=seed,
     )
     gan.compile()
