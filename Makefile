@@ -4,6 +4,7 @@
 #   make lab      students: JupyterLab on your own copies in my_notebooks/ (exercises without solutions;
 #                 made once, never overwritten: delete a file there to get a fresh copy)
 #   make lab-instructor  JupyterLab on notebooks/, the instructor's copies with the solutions
+#   make unit-fast  the unit tests without the slow ones (for the edit-test loop)
 #   make student  students' copies without solutions -> build/student/*.ipynb
 #   make slides   reveal.js decks that work offline -> build/slides/*.slides.html (after make course)
 #   make help     this list
@@ -20,7 +21,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help course test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit nbval benchmark clean venv
+.PHONY: help course test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit unit-fast nbval benchmark clean venv
 
 venv: $(STAMP)
 
@@ -60,6 +61,10 @@ clean-notebooks: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+# The edit-test loop: the unit tests without those marked slow (make test still runs them all).
+unit-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow"
 
 # Every notebook, in order, in the quick profile; deterministic results are checked by asserts in the cells.
 nbval: $(STAMP)

@@ -58,6 +58,7 @@ def test_method_defaults_and_bad_settings():
 @pytest.mark.parametrize(
     "method,steps,adv_ratio", [("pgd", 3, 1.0), ("fgsm_rs", None, 0.5), ("trades", 3, 1.0)]
 )
+@pytest.mark.slow
 def test_fit_trains_the_classifier_and_reports_metrics(method, steps, adv_ratio):
     x, y = tiny_data()
     clf = tiny_classifier()
@@ -255,6 +256,7 @@ def test_the_eps_ramp_grows_the_budget_with_the_optimizer_steps():
         adversarial_training.AdversarialTrainer(tiny_classifier(), eps=0.1, eps_ramp_steps=-1)
 
 
+@pytest.mark.slow
 def test_steps_per_execution_changes_the_speed_not_the_result():
     """Random starts and ε ramp included, several batches per compiled call train exactly like one."""
     weights = []

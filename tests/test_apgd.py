@@ -164,6 +164,7 @@ def test_apgd_accepts_a_per_example_keras_loss_and_compiles_once():
     assert kernels and all(fn.experimental_get_tracing_count() == 1 for fn in kernels)
 
 
+@pytest.mark.slow
 def test_apgd_targeted_tries_several_targets():
     model, w, b = linear_model()
     x = np.random.default_rng(9).uniform(0, 1, size=(200, 4, 4, 1)).astype(np.float32)

@@ -14,6 +14,7 @@ def test_pretrain_rejects_unknown_models_and_lists_the_valid_ones(capsys):
     assert "resnet" in err and "cnn_pgd" in err
 
 
+@pytest.mark.slow
 def test_pretrain_trains_into_the_cache_then_loads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     assert cli.main(["pretrain", "--profile", "quick", "mlp"]) == 0

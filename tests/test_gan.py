@@ -78,6 +78,7 @@ def _tiny_gan(num_classes=None, seed=0):
     return g
 
 
+@pytest.mark.slow
 def test_training_step_updates_both_networks_and_reports_metrics():
     model = _tiny_gan()
     x = np.random.default_rng(0).uniform(0, 1, (64, 28, 28, 1)).astype("float32")
@@ -94,6 +95,7 @@ def test_training_step_updates_both_networks_and_reports_metrics():
     assert model.generator.trainable and model.discriminator.trainable  # no trainable=False tricks
 
 
+@pytest.mark.slow
 def test_training_is_repeatable_with_the_same_seed():
     x = np.random.default_rng(1).uniform(0, 1, (64, 28, 28, 1)).astype("float32")
     runs = []
@@ -105,6 +107,7 @@ def test_training_is_repeatable_with_the_same_seed():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_conditional_gan_trains_on_labels_and_refuses_to_train_without():
     model = _tiny_gan(num_classes=10)
     rng = np.random.default_rng(0)
@@ -119,6 +122,7 @@ def test_conditional_gan_trains_on_labels_and_refuses_to_train_without():
         )
 
 
+@pytest.mark.slow
 def test_fixed_noise_samples_records_one_grid_per_epoch_from_the_same_noise():
     model = _tiny_gan()
     x = np.random.default_rng(0).uniform(0, 1, (32, 28, 28, 1)).astype("float32")
@@ -216,6 +220,7 @@ def test_feature_space_floor_ceiling_and_input_checks():
         gan.FeatureSpace(classifier, real, n=41)
 
 
+@pytest.mark.slow
 def test_frechet_monitor_logs_the_distance_every_epoch():
     classifier = models.build_cnn((4,), dense_units=8, name="cnn")
     real = np.random.default_rng(0).uniform(0, 1, (40, 28, 28, 1)).astype("float32")
@@ -245,6 +250,7 @@ def test_nearest_neighbours_finds_the_copy():
     np.testing.assert_allclose(dist, 0.01 * 28, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_steps_per_execution_changes_the_speed_not_the_result():
     x = np.random.default_rng(2).uniform(0, 1, (96, 28, 28, 1)).astype("float32")
     runs = []

@@ -39,6 +39,7 @@ def test_report_card_invariants():
     assert on_all.flags == [] and not on_all.restarts_on_survivors
 
 
+@pytest.mark.slow
 def test_report_card_with_autoattack_rows():
     model = reachable_linear_model()
     x, y = data_for(model, n=80)
@@ -84,6 +85,7 @@ def test_autoattack_rows_expose_a_quantised_model():
     } <= raised
 
 
+@pytest.mark.slow
 def test_autoattack_at_some_budgets_only():
     model = reachable_linear_model()
     x, y = data_for(model, n=60)
@@ -102,6 +104,7 @@ def test_autoattack_at_some_budgets_only():
         card.worst(0.3)
 
 
+@pytest.mark.slow
 def test_report_card_of_a_plain_function():
     """The attacks accept any callable that returns logits; so must the card (it used to crash)."""
     model = reachable_linear_model()

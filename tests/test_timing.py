@@ -8,6 +8,7 @@ from course_utils import adversarial_training, timing
 from tests.test_adversarial_training import tiny_classifier, tiny_data
 
 
+@pytest.mark.slow
 def test_time_training_steps_measures_each_method_on_the_same_batches():
     x, y = tiny_data(n=64)
     seconds = timing.time_training_steps(
@@ -19,6 +20,7 @@ def test_time_training_steps_measures_each_method_on_the_same_batches():
         timing.time_training_steps(tiny_classifier, x, y, methods={"natural": None}, batches=5, batch_size=16)
 
 
+@pytest.mark.slow
 def test_the_hand_written_fgsm_step_matches_the_trainer_exactly():
     """FGSM has no randomness: one hand-written step and one AdversarialTrainer step from the same
     weights on the same batch must give the same weights (the reference measures the same work)."""
@@ -33,6 +35,7 @@ def test_the_hand_written_fgsm_step_matches_the_trainer_exactly():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_reference_entries_and_methods():
     x, y = tiny_data(n=64)
     seconds = timing.time_training_steps(

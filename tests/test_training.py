@@ -24,6 +24,7 @@ def train_once(seed):
     return model, history
 
 
+@pytest.mark.slow
 def test_training_learns_a_separable_problem_and_records_time():
     model, history = train_once(0)
     h = history.history
@@ -32,6 +33,7 @@ def test_training_learns_a_separable_problem_and_records_time():
     assert len(h["epoch_seconds"]) == 3 and all(s > 0 for s in h["epoch_seconds"])
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights():
     a, _ = train_once(3)
     b, _ = train_once(3)
@@ -90,6 +92,7 @@ def test_a_one_cycle_run_learns_too():
     assert history.history["accuracy"][-1] > 0.9
 
 
+@pytest.mark.slow
 def test_steps_per_execution_changes_the_speed_not_the_result():
     """Several batches per compiled call (the default) train exactly like one batch per call,
     including a last call with fewer batches than steps_per_execution (8 batches per epoch, 3 per call)."""
