@@ -172,7 +172,13 @@ def save(
     created = _dt.datetime.now().isoformat(timespec="seconds")
     history = _history_dict(history)
     try:
-        model.save(tmp_model)
+        with warnings.catch_warnings():
+            # Keras saves each tf.Variable through np.array(variable), and TF 2.21's
+            # ResourceVariable.__array__ has no `copy` argument: NumPy 2 warns once per weight.
+            warnings.filterwarnings(
+                "ignore", "__array__ implementation doesn't accept a copy keyword", DeprecationWarning
+            )
+            model.save(tmp_model)
         if arrays:
             np.savez_compressed(tmp_arrays, **arrays)
         meta = {

@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "html_template"
@@ -38,6 +39,17 @@ TF_LOG_LINE = re.compile(
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$"
 )
+
+
+def ipc_kernel_config() -> Config:
+    """Kernel managers that talk to their kernel over Unix sockets (IPC) instead of TCP: the kernel is
+    local, and ipykernel warns that TCP is unencrypted. The socket path must be absolute, because the
+    kernel runs in the notebook's folder."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(parents=True, exist_ok=True)
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(runtime / f"course-{os.getpid()}-ipc")}})
 
 
 def title_of(nb) -> str:
@@ -202,6 +214,7 @@ def main(argv=None) -> int:
     (args.out / "executed").mkdir(parents=True, exist_ok=True)
     (args.out / "html").mkdir(parents=True, exist_ok=True)
     exporter = html_exporter()
+    ipc_kernel = ipc_kernel_config()
     from course_utils import config
 
     profile_name = config.get_profile().name
@@ -217,6 +230,9 @@ def main(argv=None) -> int:
                 timeout=args.timeout,
                 kernel_name="python3",
                 resources={"metadata": {"path": str(path.parent)}},
+                # IPC (Unix sockets) instead of TCP: the kernel is local, and ipykernel warns about
+                # unencrypted TCP.
+                config=ipc_kernel,
             ).execute()
         except Exception as exc:  # noqa: BLE001 - report every notebook, then fail at the end
             failed.append(path.name)
