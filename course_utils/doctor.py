@@ -25,7 +25,8 @@ from course_utils import data as data_lib
 #: measured with ``tools/run_course.py``: ``(with the models already cached, extra on the first run)``.
 #: For 00–02 the first figure is a whole first run (its training included). Notebook 07 (with
 #: AutoAttack) was timed on another CPU only (64 s quick, 777 s standard, where the notebook before
-#: AutoAttack took 22.5 s against 28 s here); its entries are those times scaled to this machine.
+#: AutoAttack took 22.5 s against 28 s here); its entries are those times scaled to this machine. The
+#: ``standard`` times of 06 and 07 come from a later run (README's course map, † and ‡).
 REFERENCE_SECONDS = {
     "quick": {
         "00_setup_and_tour": (12, 0),
@@ -46,8 +47,8 @@ REFERENCE_SECONDS = {
         "03_generative_adversarial_networks": (58, 1482),
         "04_adversarial_examples_fgsm": (22, 0),
         "05_pgd_attacks": (223, 0),
-        "06_adversarial_training": (574, 4499),
-        "07_evaluating_robustness": (960, 0),  # estimated, see below
+        "06_adversarial_training": (857, 801),  # 2026-11-30, new schedules (README's course map, †)
+        "07_evaluating_robustness": (1573, 0),  # 2026-11-30, partly under load: an upper bound
         "08_the_classic_tf1_gan_snippet": (15, 0),
         "09_open_problems_and_faq": (117, 0),
     },
