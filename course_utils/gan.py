@@ -23,6 +23,7 @@ collapse shows up as low entropy).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import keras
@@ -50,15 +51,15 @@ def to_pixel_range(t):
 def _initializers(seed: int | None):
     """Kernel and embedding initializers: Keras' defaults, seeded from ``seed`` (one per layer, in
     order) when it is given, else drawing from Keras' global random state."""
-    counter = iter(range(1000))
+    seeds = itertools.count(seed or 0)  # seed, seed + 1, ... one per layer
 
     def kernel():
-        return "glorot_uniform" if seed is None else keras.initializers.GlorotUniform(seed + next(counter))
+        return "glorot_uniform" if seed is None else keras.initializers.GlorotUniform(next(seeds))
 
     def embedding():
         if seed is None:
             return "uniform"
-        return keras.initializers.RandomUniform(-0.05, 0.05, seed=seed + next(counter))
+        return keras.initializers.RandomUniform(-0.05, 0.05, seed=next(seeds))
 
     return kernel, embedding
 
