@@ -254,6 +254,8 @@ def load_or_train(
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else config.cache_dir()
     _, model_path, record_path = _paths(name, settings, cache_dir)
+    if _locating:
+        raise _Located(model_path)
     if not retrain:
         try:
             found = load(name, settings, cache_dir=cache_dir)
@@ -284,3 +286,29 @@ def load_or_train(
         model, name, settings, history=history, train_seconds=seconds, arrays=arrays, cache_dir=cache_dir
     )
     return model, record
+
+
+class _Located(Exception):  # noqa: N818 - a signal, not an error
+    """Stops a builder at its cache lookup (see :func:`locate`)."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self.path = path
+
+
+_locating = False
+
+
+def locate(builder: Callable, *args, **kwargs) -> Path:
+    """The cache file that ``builder(*args, **kwargs)`` would load or train into, found without loading
+    or training anything: ``builder`` is any function that ends in :func:`load_or_train`, such as the
+    :mod:`course_utils.zoo` models. ``locate(zoo.cnn, profile).exists()`` says whether it is cached."""
+    global _locating
+    _locating = True
+    try:
+        builder(*args, **kwargs)
+    except _Located as found:
+        return found.path
+    finally:
+        _locating = False
+    raise ValueError(f"{getattr(builder, '__name__', builder)!r} returned without a cache lookup.")

@@ -13,7 +13,6 @@ import os
 import platform
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +52,13 @@ REFERENCE_SECONDS = {
         "09_open_problems_and_faq": (117, 0),
     },
 }
+#: The cached models (:data:`course_utils.zoo.MODELS`) that a notebook trains when they are missing:
+#: its "extra on the first run" above.
+NOTEBOOK_MODELS = {
+    "02_convolutional_classifiers": ("cnn",),
+    "03_generative_adversarial_networks": ("dcgan", "dcgan_conditional"),
+    "06_adversarial_training": ("cnn_pgd", "cnn_fast"),
+}
 #: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds),
 #: from ``benchmarks/results/at_standard/results.json`` (``step_seconds.natural``).
 REFERENCE_STEP_SECONDS = 0.0612
@@ -72,6 +78,18 @@ class Check:
         return line if self.ok else f"{line}\n       -> {self.fix}"
 
 
+def tensorflow_build() -> str:
+    """Which TensorFlow package is installed: ``"CPU-only build"`` (``tensorflow-cpu``) or ``"full build"``
+    (``tensorflow``, which looks for CUDA at start-up and logs an error-level line without a GPU)."""
+    from importlib import metadata
+
+    try:
+        metadata.version("tensorflow-cpu")
+        return "CPU-only build"
+    except metadata.PackageNotFoundError:
+        return "full build"
+
+
 def check_versions() -> list[Check]:
     """Python 3.11-3.13, TensorFlow 2, Keras 3 on the TensorFlow backend, oneDNN kernels requested."""
     import keras
@@ -84,7 +102,12 @@ def check_versions() -> list[Check]:
             (3, 11) <= sys.version_info[:2] <= (3, 13),
             "use Python 3.11 to 3.13, for which TensorFlow 2.21 has wheels (see README)",
         ),
-        Check("TensorFlow", tf.__version__, tf.__version__.startswith("2."), 'pip install -e ".[dev]"'),
+        Check(
+            "TensorFlow",
+            f"{tf.__version__} ({tensorflow_build()})",
+            tf.__version__.startswith("2."),
+            'pip install -e ".[dev,cpu]" (or ".[dev,gpu]" with an NVIDIA GPU)',
+        ),
         Check("Keras", keras.__version__, keras.__version__.startswith("3."), 'pip install "keras>=3"'),
     ]
     backend = keras.backend.backend()
@@ -114,8 +137,9 @@ def check_data() -> Check:
     return Check("data", f"Fashion-MNIST in {folder}")
 
 
-def check_cache() -> Check:
-    """The model cache folder exists (or can be created) and is writable."""
+def check_cache(profile: config.Profile | None = None) -> Check:
+    """The model cache folder exists (or can be created) and is writable; with ``profile``, which of
+    that profile's models it holds."""
     folder = config.cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -124,9 +148,23 @@ def check_cache() -> Check:
         probe.unlink()
     except OSError as exc:
         return Check("model cache", str(folder), False, f"cannot write there ({exc}); set $COURSE_CACHE_DIR")
-    names = Counter(p.stem.rsplit("-", 1)[0] for p in folder.glob("*.keras"))
-    listed = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in sorted(names.items())) or "none yet"
-    return Check("model cache", f"{folder} ({sum(names.values())} trained models: {listed})")
+    files = len(list(folder.glob("*.keras")))
+    if profile is None:
+        return Check("model cache", f"{folder} ({files} trained models)")
+    status = cached_models(profile)
+    have = [name for name, cached in status.items() if cached]
+    missing = [name for name, cached in status.items() if not cached]
+    found = f"{folder}: {profile.name} models cached: {', '.join(have) or 'none yet'}"
+    if missing:
+        found += f"; not yet: {', '.join(missing)}"
+    return Check("model cache", f"{found} ({files} files in all profiles)")
+
+
+def cached_models(profile: config.Profile) -> dict[str, bool]:
+    """``{model name: cached?}`` for ``profile`` (nothing is loaded or trained)."""
+    from course_utils import zoo
+
+    return zoo.cache_status(profile)
 
 
 def step_seconds(*, batches: int = 12, rounds: int = 3) -> float:
@@ -195,7 +233,7 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
             Check("profile", str(profile_name or os.environ.get(config.PROFILE_ENV_VAR)), False, str(exc))
         )
     checks.append(Check("device", config.device_summary()))
-    checks += [check_data(), check_cache()]
+    checks += [check_data(), check_cache(profile)]
     print("Course environment check", file=out)
     for check in checks:
         print(check, file=out)
@@ -207,11 +245,15 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
         if minutes is None:
             print(f"No reference timings for the {profile.name!r} profile: it is meant for a GPU.", file=out)
         else:
-            print(
-                f"Estimated minutes per notebook ({profile.name}): with cached models | first run", file=out
-            )
+            status = cached_models(profile)
+            print(f"Estimated minutes per notebook ({profile.name}, with the models cached now):", file=out)
             for notebook, (cached, first) in minutes.items():
-                print(f"  {notebook:38s} {cached:6.1f} | {cached + first:6.1f}", file=out)
+                to_train = [m for m in NOTEBOOK_MODELS.get(notebook, ()) if not status.get(m, True)]
+                note = f"  (trains {', '.join(to_train)} first)" if to_train and first else ""
+                total = cached + first if to_train else cached
+                print(f"  {notebook:38s} {total:6.1f}{note}", file=out)
+            total = sum(c + (f if _trains(nb, status) else 0) for nb, (c, f) in minutes.items())
+            print(f"  {'all of them':38s} {total:6.1f}", file=out)
             print(
                 "Pre-train the cached models ahead of time: python -m course_utils pretrain "
                 f"--profile {profile.name}",
@@ -220,6 +262,10 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
     problems = [c for c in checks if not c.ok]
     print(f"\n{len(problems)} problem(s)." if problems else "\nReady.", file=out)
     return 1 if problems else 0
+
+
+def _trains(notebook: str, status: dict[str, bool]) -> bool:
+    return any(not status.get(m, True) for m in NOTEBOOK_MODELS.get(notebook, ()))
 
 
 def repo_notebooks() -> list[Path]:

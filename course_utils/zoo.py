@@ -308,3 +308,13 @@ MODELS = {
     "dcgan": lambda profile, **kw: dcgan(profile, **kw),
     "dcgan_conditional": lambda profile, **kw: dcgan(profile, conditional=True, **kw),
 }
+
+
+def cache_status(profile: config.Profile | None = None, *, seed: int = config.DEFAULT_SEED, cache_dir=None):
+    """``{name: True if cached}`` for every model of :data:`MODELS` under ``profile`` and ``seed``;
+    nothing is loaded or trained."""
+    profile = profile or config.get_profile()
+    return {
+        name: cache.locate(build, profile, seed=seed, cache_dir=cache_dir).exists()
+        for name, build in MODELS.items()
+    }

@@ -133,3 +133,20 @@ def test_the_suite_runs_with_a_model_cache_of_its_own():
     from tests import conftest
 
     assert config.cache_dir() == conftest.SUITE_CACHE != conftest.USER_CACHE
+
+
+def test_locate_names_the_file_without_building_or_training(tmp_path):
+    calls = []
+
+    def builder(size):
+        return cache.load_or_train(
+            "toy", {"size": size}, lambda: calls.append("build"), lambda m: calls.append("train"),
+            cache_dir=tmp_path, verbose=False,
+        )  # fmt: skip
+
+    path = cache.locate(builder, 3)
+    assert path.parent == tmp_path and path.name.startswith("toy-") and path.suffix == ".keras"
+    assert cache.locate(builder, 4) != path and calls == [] and not path.exists()
+    with pytest.raises(ValueError, match="without a cache lookup"):
+        cache.locate(lambda: None)
+    assert not cache._locating  # reset, also after the error

@@ -1,11 +1,12 @@
 """Tests for course_utils.doctor, the environment check behind ``python -m course_utils doctor``."""
 
 import io
+import re
 
 import pytest
 
 from course_utils import __main__ as cli
-from course_utils import config, data, doctor
+from course_utils import config, data, doctor, zoo
 
 needs_data = pytest.mark.skipif(
     not data.DEBIAN_DIR.is_dir(), reason="Debian's dataset-fashion-mnist not installed"
@@ -83,3 +84,38 @@ def test_cli_doctor_fails_on_an_unknown_profile(monkeypatch, tmp_path, capsys):
     assert cli.main(["doctor", "--profile", "no_such_profile", "--no-speed"]) == 1
     out = capsys.readouterr().out
     assert "no_such_profile" in out and "problem(s)" in out
+
+
+def test_tensorflow_build_names_the_installed_package(monkeypatch):
+    from importlib import metadata
+
+    installed = {"tensorflow-cpu"}
+
+    def version(name):
+        if name not in installed:
+            raise metadata.PackageNotFoundError(name)
+        return "2.21.0"
+
+    monkeypatch.setattr(metadata, "version", version)
+    assert doctor.tensorflow_build() == "CPU-only build"
+    installed = {"tensorflow"}
+    assert doctor.tensorflow_build() == "full build"
+
+
+def test_the_cache_line_and_the_estimates_follow_what_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(doctor, "step_seconds", lambda: doctor.REFERENCE_STEP_SECONDS)  # no probe
+    profile = config.get_profile("standard")
+    line = str(doctor.check_cache(profile))
+    assert "standard models cached: none yet" in line and "not yet: mlp, cnn, cnn_pgd" in line
+    out = io.StringIO()
+    doctor.run("standard", out=out)
+    text = out.getvalue()
+    cached, first = doctor.REFERENCE_SECONDS["standard"]["06_adversarial_training"]
+    assert f"{(cached + first) / 60:6.1f}  (trains cnn_pgd, cnn_fast first)" in text
+    # with every model cached, the notebook's time is the one without training
+    monkeypatch.setattr(doctor, "cached_models", lambda p: dict.fromkeys(zoo.MODELS, True))
+    out = io.StringIO()
+    doctor.run("standard", out=out)
+    assert re.search(rf"06_adversarial_training +{cached / 60:.1f}\n", out.getvalue())
+    assert set().union(*doctor.NOTEBOOK_MODELS.values()) <= set(zoo.MODELS)

@@ -84,3 +84,15 @@ def test_dcgan_trains_once_with_its_record_then_loads(tmp_path):
     assert discriminator(np.zeros((2, 28, 28, 1), "float32")).shape == (2, 1)
     conditional, conditional_record = zoo.dcgan(tiny, conditional=True, cache_dir=tmp_path, verbose=0)
     assert conditional_record.key != record.key and gan.num_classes_of(conditional) == 10
+
+
+@needs_data
+@pytest.mark.slow
+def test_cache_status_finds_a_trained_model_without_loading_or_training(tmp_path):
+    tiny = dataclasses.replace(config.get_profile("quick"), train_size=300, test_size=100, cnn_epochs=1)
+    assert zoo.cache_status(tiny, seed=3, cache_dir=tmp_path) == dict.fromkeys(zoo.MODELS, False)
+    assert list(tmp_path.iterdir()) == []  # nothing trained or written
+    zoo.cnn(tiny, seed=3, cache_dir=tmp_path, verbose=0)
+    status = zoo.cache_status(tiny, seed=3, cache_dir=tmp_path)
+    assert status["cnn"] and not any(v for k, v in status.items() if k != "cnn")
+    assert not zoo.cache_status(tiny, seed=4, cache_dir=tmp_path)["cnn"]  # another seed, another model
