@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from course_utils import models, training
+from course_utils import evaluation, models, training
 
 IMAGE_SHAPE = (28, 28, 1)
 DEFAULT_LATENT_DIM = 64
@@ -525,14 +525,12 @@ class FeatureSpace:
 
     def features(self, images) -> np.ndarray:
         """float64 features ``(N, D)`` of images in ``[0, 1]``."""
-        return np.asarray(
-            self._features.predict(np.asarray(images, "float32"), batch_size=1000, verbose=0), np.float64
-        )
+        # Called directly in batches rather than through `predict`: with op determinism on,
+        # `predict` on an array whose length is not a multiple of the batch logs an error-level line.
+        return np.asarray(evaluation.predict_logits(self._features, images, batch_size=1000), np.float64)
 
     def predicted_classes(self, images) -> np.ndarray:
-        return np.argmax(
-            self.classifier.predict(np.asarray(images, "float32"), batch_size=1000, verbose=0), axis=1
-        )
+        return np.argmax(evaluation.predict_logits(self.classifier, images, batch_size=1000), axis=1)
 
     def distance(self, images) -> float:
         """Fréchet distance of ``n`` images (``[0, 1]``) to the first real half."""
