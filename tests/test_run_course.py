@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("run_course", ROOT / "tools" / "run_course.py")
@@ -84,3 +85,47 @@ def test_the_course_map_page_has_topics_times_and_links(tmp_path):
         assert f'href="{stem}.html"' in page and course_map[stem]["standard"] in page
     assert page.count("student copy") == 1 and f"../student/{notebooks[4]}.ipynb" in page
     assert "<code>" in page  # the README's `code` spans are rendered, not shown as backticks
+
+
+def test_loud_log_lines_are_found_with_their_cell():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import tensorflow"), nbformat.v4.new_markdown_cell("E0000 text")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "stream",
+            name="stderr",
+            text="I0000 00:00:1.5   7 port.cc:153] oneDNN custom operations are on.\n"
+            "E0000 00:00:1796078785.166076   18906 node_def_util.cc:682] NodeDef mentions attribute x\n"
+            "W0000 00:00:1.0 7 remapper.cc:1] a warning\n"
+            "[IPKernelApp] WARNING | Kernel is running over TCP without encryption.\n"
+            "/tmp/x.py:3: UserWarning: the model ends in a softmax\n",
+        ),
+        nbformat.v4.new_output("stream", name="stdout", text="E0000 00:00:1.0 7 a.cc:1] printed\n"),
+    ]
+    found = run_course.loud_log_lines(nb)
+    assert [(i, line.split()[0]) for i, line in found] == [(0, "E0000"), (0, "W0000"), (0, "[IPKernelApp]")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir() and not list((ROOT / "data").glob("*.gz")),
+    reason="needs Fashion-MNIST on disk (apt-get install dataset-fashion-mnist)",
+)
+def test_a_notebook_runs_headless_without_warning_or_error_log_lines(monkeypatch):
+    """Notebook 01 trains, evaluates and predicts with Keras: in a clean run TensorFlow logs nothing at
+    warning level or above, even with no TF_CPP_MIN_LOG_LEVEL set (as in a JupyterLab started by hand)."""
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("COURSE_PROFILE", "quick")
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    path = ROOT / "notebooks" / "01_neural_network_basics.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        config=run_course.ipc_kernel_config(),
+    ).execute()
+    assert run_course.loud_log_lines(nb) == []

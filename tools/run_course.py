@@ -40,6 +40,12 @@ TF_LOG_LINE = re.compile(
     r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$"
 )
 
+# The lines among them, and the kernel's, that are at warning level or above: a clean run has none.
+LOUD_LOG_LINE = re.compile(
+    r"^(?:[WEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.]+:\d+\] .*"  # TensorFlow: W, E or F level
+    r"|\[\w+\] (?:WARNING|ERROR) \| .*)$"  # the kernel's own, e.g. "[IPKernelApp] WARNING | ..."
+)
+
 
 def ipc_kernel_config() -> Config:
     """Kernel managers that talk to their kernel over Unix sockets (IPC) instead of TCP: the kernel is
@@ -123,6 +129,17 @@ def write_index(folder: Path, rows, profile: str, course_map: dict | None = None
         encoding="utf-8",
     )
     return index
+
+
+def loud_log_lines(nb) -> list[tuple[int, str]]:
+    """``(cell index, line)`` for every warning-, error- or fatal-level log line of TensorFlow's C++
+    runtime or of the kernel in the stderr outputs of ``nb``: what a student would see in red."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                found += [(index, line) for line in output["text"].splitlines() if LOUD_LOG_LINE.match(line)]
+    return found
 
 
 def strip_tensorflow_logs(nb) -> int:
@@ -238,6 +255,11 @@ def main(argv=None) -> int:
             failed.append(path.name)
             print(f"  FAILED: {type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}")
         seconds = time.perf_counter() - start
+        loud = loud_log_lines(nb)
+        if loud:
+            print(f"  {len(loud)} warning- or error-level log line(s) (removed from the saved notebook):")
+            for index, line in loud[:5]:
+                print(f"    cell {index}: {line[:160]}")
         strip_tensorflow_logs(nb)
         nbformat.write(nb, args.out / "executed" / path.name)
         page = render_html(nb, args.out / "html", path.stem, exporter)
