@@ -8,13 +8,16 @@
 #   make student  students' copies without solutions -> build/student/*.ipynb
 #   make slides   reveal.js decks that work offline -> build/slides/*.slides.html (after make course)
 #   make help     this list
-# Variables: PYTHON (interpreter that creates .venv, default python3), COURSE_PROFILE.
+#   Variables: COURSE_PROFILE (quick, standard or full), PYTHON (the interpreter that creates .venv,
+#              default python3), TF_BUILD (cpu or gpu: TensorFlow's build in .venv; gpu if nvidia-smi exists)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# TensorFlow's CPU-only build, or the one with CUDA (pyproject.toml's `cpu` and `gpu` extras).
+TF_BUILD ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 
 # oneDNN kernels make TensorFlow 2-3x faster on AMD CPUs (it is on by default only on Intel);
 # quieter TensorFlow start-up logs.
@@ -26,10 +29,17 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@case "$(TF_BUILD)" in cpu|gpu) ;; *) echo "TF_BUILD must be cpu or gpu, not '$(TF_BUILD)'"; exit 2;; esac
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "Installing the course into $(VENV): TensorFlow and JupyterLab, about 2.5 GB; a few minutes."
+	@echo "Installing the course into $(VENV) with TensorFlow's $(TF_BUILD) build and JupyterLab; a few minutes."
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar on -e ".[dev]"
+	@# The two builds of TensorFlow share their files: take out one that is not the build asked for.
+	@if [ "$(TF_BUILD)" = gpu ]; then other=tensorflow-cpu; \
+	 elif [ "$$(uname -sm)" = "Linux x86_64" ]; then other=tensorflow; else other=; fi; \
+	 if [ -n "$$other" ] && $(BIN)/python -m pip show -q $$other 2>/dev/null; then \
+	   echo "Replacing $$other with TensorFlow's $(TF_BUILD) build."; \
+	   $(BIN)/python -m pip uninstall --quiet -y tensorflow tensorflow-cpu; fi
+	$(BIN)/python -m pip install --progress-bar on -e ".[dev,$(TF_BUILD)]"
 	@touch $@
 
 course: $(STAMP)

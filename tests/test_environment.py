@@ -41,3 +41,33 @@ def test_python_version_agrees():
     assert conda_python, "environment.yml must pin python=X.Y"
     assert conda_python.group(1) in supported, (conda_python.group(1), str(supported))
     assert "3.11" in supported  # the version the course is tested with (CI, README)
+
+
+def test_one_tensorflow_build_at_a_time():
+    """TensorFlow's CPU-only and CUDA builds share their files, so only the `cpu` or the `gpu` extra may
+    bring one: the base dependencies and the other extras name neither."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    flavours = {"cpu", "gpu"}
+    assert flavours <= set(extras)
+    for name, requirements in [("dependencies", project["dependencies"])] + [
+        (k, v) for k, v in extras.items() if k not in flavours
+    ]:
+        builds = [r for r in requirements if _name(r).startswith("tensorflow")]
+        assert not builds, f"{name} pulls in {builds}: TensorFlow belongs in the cpu or gpu extra only"
+    assert all(_name(r).startswith("tensorflow") for r in extras["cpu"] + extras["gpu"])
+    # Every platform gets exactly one build from `cpu`: the markers split them, none left out.
+    from packaging.requirements import Requirement
+
+    for env in (
+        {"sys_platform": "linux", "platform_machine": "x86_64"},
+        {"sys_platform": "linux", "platform_machine": "aarch64"},
+        {"sys_platform": "darwin", "platform_machine": "arm64"},
+        {"sys_platform": "win32", "platform_machine": "AMD64"},
+    ):
+        chosen = [Requirement(r).name for r in extras["cpu"] if Requirement(r).marker.evaluate(env)]
+        assert len(chosen) == 1, (env, chosen)
+    linux = {"sys_platform": "linux", "platform_machine": "x86_64"}
+    assert [Requirement(r).name for r in extras["cpu"] if Requirement(r).marker.evaluate(linux)] == [
+        "tensorflow-cpu"
+    ]
