@@ -91,3 +91,39 @@ def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
     assert any(path.endswith("reveal.js") for path in loaded) and any("MathJax.js" in path for path in loaded)
     assert any("slides" in path for path in loaded) and "/html/index.html" in loaded
     assert any(path.startswith("/html/_static/mathjax/MathJax.js") for path in loaded)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not found (sudo apt-get install chromium)")
+def test_a_slide_shows_the_longest_code_line_whole_at_1280_by_800(tmp_path):
+    """Code lines are up to 110 characters (ruff's limit): on a slide at 1280 x 800 none is cut off, and
+    a longer printed line wraps."""
+    longest = "x = [" + ", ".join(["1234567"] * 10) + "]"
+    longest += " " * (110 - len(longest) - 9) + "# the end"
+    assert len(longest) == 110
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 99 · Wide", metadata={"slideshow": {"slide_type": "slide"}}),
+        nbformat.v4.new_code_cell(longest, metadata={"slideshow": {"slide_type": "-"}}),
+    ]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 300 + "\n")]
+    source = tmp_path / "99_wide.ipynb"
+    nbformat.write(nb, source)
+    (deck,) = _tool("build_slides").build([source], tmp_path / "slides")
+    # Report, in the page title, every <pre> whose content is wider than its box (cut off).
+    probe = """<script>function probe() {
+        var cut = Array.from(document.querySelectorAll('.reveal pre')).filter(
+            function (p) { return p.scrollWidth > p.clientWidth + 1; });
+        document.title = 'cut:' + cut.length + ' of ' + document.querySelectorAll('.reveal pre').length;
+    }
+    (function wait() { window.Reveal && Reveal.isReady() ? probe() : setTimeout(wait, 50); })();
+    </script></body>"""
+    html = deck.read_text()
+    deck.write_text(html[: html.rindex("</body>")] + probe + html[html.rindex("</body>") + 7 :])
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,800",
+         "--virtual-time-budget=5000", "--dump-dom", deck.as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    title = re.search(r"<title>(.*?)</title>", dom).group(1)
+    assert title.startswith("cut:0 of ") and not title.endswith(" 0"), title

@@ -76,6 +76,8 @@ def build(paths, out: Path) -> list[Path]:
         reveal_url_prefix="_static/revealjs",
         mathjax_url="_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full",
         reveal_scroll=True,
+        reveal_width="1280",  # slide coordinates: at 1280 x 800 nothing is scaled (see the template)
+        reveal_height="800",
     )
     written = []
     for path in paths:
