@@ -47,6 +47,12 @@ LOUD_LOG_LINE = re.compile(
 )
 
 
+# Run in each kernel before the notebook: every figure's PNG carries a text alternative, from its
+# title, panel titles, axis labels and legend (course_utils.figure_text), which the HTML pages and
+# slides use as the image's alt text.
+ALT_TEXT_SETUP = "from course_utils import figure_text as _figure_text\n_figure_text.register_alt_text()"
+
+
 def ipc_kernel_config() -> Config:
     """Kernel managers that talk to their kernel over Unix sockets (IPC) instead of TCP: the kernel is
     local, and ipykernel warns that TCP is unencrypted. The socket path must be absolute, because the
@@ -241,6 +247,7 @@ def main(argv=None) -> int:
         expected = expected_time(profile_name, path.stem)
         print(f"running {path.name} ({expected}) ..." if expected else f"running {path.name} ...", flush=True)
         start = time.perf_counter()
+        nb.cells.insert(0, nbformat.v4.new_code_cell(ALT_TEXT_SETUP))  # taken out again below
         try:
             NotebookClient(
                 nb,
@@ -255,6 +262,7 @@ def main(argv=None) -> int:
             failed.append(path.name)
             print(f"  FAILED: {type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}")
         seconds = time.perf_counter() - start
+        nb.cells.pop(0)
         loud = loud_log_lines(nb)
         if loud:
             print(f"  {len(loud)} warning- or error-level log line(s) (removed from the saved notebook):")
