@@ -116,6 +116,20 @@ def build_generator(
     return keras.Model(inputs if num_classes else z, image, name=name)
 
 
+@keras.saving.register_keras_serializable(package="course_utils")
+class LeakyReLU(layers.LeakyReLU):
+    """Keras' ``LeakyReLU``, computed as ``max(x, slope * x)``: the same values for ``0 < slope < 1``.
+
+    TensorFlow 2.21's graph optimiser (grappler's remapper) fuses a convolution, its bias and the
+    ``LeakyRelu`` op into one node, then finds that the gradient still needs the bias output: it logs
+    an error-level "remapper failed" line and leaves the whole graph unoptimised. With ``max`` nothing
+    is fused wrongly, so neither happens.
+    """
+
+    def call(self, inputs):
+        return keras.ops.maximum(inputs, self.negative_slope * inputs)
+
+
 def build_discriminator(
     *,
     filters: tuple[int, int] = (64, 128),
@@ -127,7 +141,8 @@ def build_discriminator(
 
     Two strided convolutions (28 -> 14 -> 7) with LeakyReLU(0.2), dropout, a dense logit. No sigmoid:
     the losses take logits, which is numerically safe (``log(sigmoid(x))`` is computed as
-    ``-softplus(-x)``). No BatchNorm: it would mix statistics of the real and the fake batch.
+    ``-softplus(-x)``). No BatchNorm (DCGAN has it in both networks): with it an image's score would
+    depend on the rest of its batch, and per-image gradient penalties (WGAN-GP) would not apply.
 
     Args:
         filters: channels of the two convolutions.
@@ -151,11 +166,11 @@ def build_discriminator(
     h = layers.Conv2D(
         filters[0], 4, strides=2, padding="same", kernel_initializer=kernel(), name="down_14x14"
     )(h)
-    h = layers.LeakyReLU(0.2, name="lrelu_14x14")(h)
+    h = LeakyReLU(0.2, name="lrelu_14x14")(h)
     h = layers.Conv2D(filters[1], 4, strides=2, padding="same", kernel_initializer=kernel(), name="down_7x7")(
         h
     )
-    h = layers.LeakyReLU(0.2, name="lrelu_7x7")(h)
+    h = LeakyReLU(0.2, name="lrelu_7x7")(h)
     h = layers.Flatten(name="flatten")(h)
     h = layers.Dropout(0.3, seed=None if seed is None else seed + 999, name="dropout")(h)
     logit = layers.Dense(1, kernel_initializer=kernel(), name="logit")(h)
@@ -624,5 +639,9 @@ def train(
     callbacks = [training.EpochTimer(), snapshots]
     if space is not None:
         callbacks.append(FrechetDistanceMonitor(space, seed=seed))
-    history = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks)
+    # A tf.data pipeline, shuffled with `seed` every epoch: Keras' own batching of NumPy arrays ends in a
+    # partial batch that logs an error-level line under op determinism (config.set_seed).
+    dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, np.asarray(y)))
+    dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    history = model.fit(dataset, epochs=epochs, verbose=verbose, callbacks=callbacks, shuffle=False)
     return dict(history.history), snapshots.stacked

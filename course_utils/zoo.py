@@ -256,7 +256,11 @@ def dcgan(
             gan_lib.build_discriminator(filters=profile.gan_filters[::-1], num_classes=num_classes),
             seed=seed,
         )
-        model.compile()
+        rate = profile.gan_learning_rate
+        model.compile(
+            d_optimizer=keras.optimizers.Adam(rate, beta_1=0.5),
+            g_optimizer=keras.optimizers.Adam(rate, beta_1=0.5),
+        )
         history, samples = gan_lib.train(
             model,
             x_train,
