@@ -43,7 +43,7 @@ REFERENCE_SECONDS = {
         "00_setup_and_tour": (12, 0),
         "01_neural_network_basics": (111, 0),
         "02_convolutional_classifiers": (124, 443),
-        "03_generative_adversarial_networks": (58, 1482),
+        "03_generative_adversarial_networks": (57, 978),  # 2026-11-30, 6 epochs at 5e-4 (README §)
         "04_adversarial_examples_fgsm": (22, 0),
         "05_pgd_attacks": (223, 0),
         "06_adversarial_training": (857, 801),  # 2026-11-30, new schedules (README's course map, †)

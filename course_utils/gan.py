@@ -357,7 +357,7 @@ def make_gan(
     discriminator_filters=(64, 128),
     seed: int = 0,
 ) -> GAN:
-    """A compiled DCGAN with the course's defaults (Adam 2e-4, beta_1 0.5), ready for ``fit``.
+    """A compiled DCGAN with the DCGAN paper's optimiser (Adam 2e-4, beta_1 0.5), ready for ``fit``.
 
     ``seed`` fixes the initial weights and the training noise; the global random state is left alone.
     """
