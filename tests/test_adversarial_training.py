@@ -208,6 +208,9 @@ def test_adversarial_training_under_mirrored_strategy_on_two_logical_cpus():
     assert "replicas 2" in result.stdout
 
 
+# Keras' BackupAndRestore saves the weights through NumPy 2's deprecated __array__ path (Keras 3.15,
+# keras/src/backend/tensorflow/core.py): its warning, not the course's.
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_an_interrupted_adversarial_run_resumes_from_its_backup(tmp_path):
     x, y = tiny_data(n=64)
 

@@ -57,7 +57,7 @@ def test_tensorflow_start_up_logs_are_removed_and_nothing_else():
     assert [o["text"] for o in nb.cells[1].outputs] == [warning, "I0000 printed by the lesson\n"]
 
 
-def test_each_notebook_is_announced_with_its_expected_time():
+def test_each_notebook_is_announced_with_its_expected_time(monkeypatch):
     from course_utils import doctor
 
     cached, first = doctor.REFERENCE_SECONDS["standard"]["06_adversarial_training"]
@@ -68,6 +68,11 @@ def test_each_notebook_is_announced_with_its_expected_time():
         f"about {cached:.0f} s on the reference 2-core CPU"
     )
     assert run_course.expected_time("full", "06_adversarial_training") == ""  # no reference: say nothing
+    # training that does not change the rounded minutes is not announced as a second time
+    monkeypatch.setitem(doctor.REFERENCE_SECONDS["quick"], "06_adversarial_training", (163, 34))
+    assert run_course.expected_time("quick", "06_adversarial_training") == (
+        "about 3 min on the reference 2-core CPU"
+    )
     assert run_course.expected_time("quick", "99_not_a_notebook") == ""
 
 

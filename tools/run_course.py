@@ -218,7 +218,7 @@ def expected_time(profile: str, stem: str) -> str:
         return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
     text = f"about {minutes(cached)}"
-    if first:
+    if first and minutes(cached + first) != minutes(cached):
         text += f", or {minutes(cached + first)} if it trains its models first"
     return text + " on the reference 2-core CPU"
 
