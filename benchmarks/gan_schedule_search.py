@@ -56,9 +56,8 @@ def run(name, seed, out: Path):
     history, _ = gan.train(model, x_train, epochs=epochs, batch_size=batch, space=space, seed=seed, verbose=0)
     seconds = time.perf_counter() - start
     samples = gan.sample(model.generator, profile.gan_fid_images, seed=seed + 5)
-    counts = np.bincount(space.predicted_classes(samples), minlength=10)
-    p = counts / counts.sum()
-    entropy = float(-(p[p > 0] * np.log(p[p > 0])).sum())
+    classes = space.predicted_classes(samples)
+    counts, entropy = np.bincount(classes, minlength=10), gan.class_entropy(classes)
     result = {
         "name": name, "lr_d": lr_d, "lr_g": lr_g, "beta_1": beta_1, "batch_size": batch, "epochs": epochs,
         "seed": seed, "fid_per_epoch": [float(v) for v in history["fid"]],

@@ -137,9 +137,9 @@ def check_data() -> Check:
     return Check("data", f"Fashion-MNIST in {folder}")
 
 
-def check_cache(profile: config.Profile | None = None) -> Check:
+def check_cache(profile: config.Profile | None = None, status: dict[str, bool] | None = None) -> Check:
     """The model cache folder exists (or can be created) and is writable; with ``profile``, which of
-    that profile's models it holds."""
+    that profile's models it holds (``status`` from :func:`cached_models`, computed if not given)."""
     folder = config.cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,7 @@ def check_cache(profile: config.Profile | None = None) -> Check:
     files = len(list(folder.glob("*.keras")))
     if profile is None:
         return Check("model cache", f"{folder} ({files} trained models)")
-    status = cached_models(profile)
+    status = cached_models(profile) if status is None else status
     have = [name for name, cached in status.items() if cached]
     missing = [name for name, cached in status.items() if not cached]
     found = f"{folder}: {profile.name} models cached: {', '.join(have) or 'none yet'}"
@@ -233,7 +233,8 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
             Check("profile", str(profile_name or os.environ.get(config.PROFILE_ENV_VAR)), False, str(exc))
         )
     checks.append(Check("device", config.device_summary()))
-    checks += [check_data(), check_cache(profile)]
+    status = cached_models(profile) if profile is not None else None
+    checks += [check_data(), check_cache(profile, status)]
     print("Course environment check", file=out)
     for check in checks:
         print(check, file=out)
@@ -245,14 +246,14 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
         if minutes is None:
             print(f"No reference timings for the {profile.name!r} profile: it is meant for a GPU.", file=out)
         else:
-            status = cached_models(profile)
             print(f"Estimated minutes per notebook ({profile.name}, with the models cached now):", file=out)
+            total = 0.0
             for notebook, (cached, first) in minutes.items():
-                to_train = [m for m in NOTEBOOK_MODELS.get(notebook, ()) if not status.get(m, True)]
+                to_train = _to_train(notebook, status)
                 note = f"  (trains {', '.join(to_train)} first)" if to_train and first else ""
-                total = cached + first if to_train else cached
-                print(f"  {notebook:38s} {total:6.1f}{note}", file=out)
-            total = sum(c + (f if _trains(nb, status) else 0) for nb, (c, f) in minutes.items())
+                minutes_here = cached + first if to_train else cached
+                total += minutes_here
+                print(f"  {notebook:38s} {minutes_here:6.1f}{note}", file=out)
             print(f"  {'all of them':38s} {total:6.1f}", file=out)
             print(
                 "Pre-train the cached models ahead of time: python -m course_utils pretrain "
@@ -264,8 +265,9 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
     return 1 if problems else 0
 
 
-def _trains(notebook: str, status: dict[str, bool]) -> bool:
-    return any(not status.get(m, True) for m in NOTEBOOK_MODELS.get(notebook, ()))
+def _to_train(notebook: str, status: dict[str, bool]) -> list[str]:
+    """The models ``notebook`` trains first, given the cache ``status``."""
+    return [m for m in NOTEBOOK_MODELS.get(notebook, ()) if not status.get(m, True)]
 
 
 def repo_notebooks() -> list[Path]:

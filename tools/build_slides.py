@@ -19,6 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import jinja2
 import nbformat
 from nbconvert import SlidesExporter
 
@@ -72,6 +73,7 @@ def build(paths, out: Path) -> list[Path]:
             shutil.copytree(source, target)
     exporter = SlidesExporter(
         extra_template_basedirs=[str(TEMPLATE_DIR.parent)],
+        extra_loaders=[jinja2.FileSystemLoader(str(TEMPLATE_DIR.parent))],  # figure_png.html.j2
         template_name=TEMPLATE_DIR.name,
         reveal_url_prefix="_static/revealjs",
         mathjax_url="_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full",

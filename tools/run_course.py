@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import jinja2
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
@@ -173,6 +174,7 @@ def html_exporter() -> HTMLExporter:
     """nbconvert's HTML exporter with the course's offline template."""
     return HTMLExporter(
         extra_template_basedirs=[str(TEMPLATE_DIR.parent)],
+        extra_loaders=[jinja2.FileSystemLoader(str(TEMPLATE_DIR.parent))],  # figure_png.html.j2
         template_name=TEMPLATE_DIR.name,
         mathjax_url=MATHJAX_URL,
     )
