@@ -50,6 +50,10 @@ def pytest_sessionfinish(session, exitstatus):
 def write_idx_dataset(folder, n_train=40, n_test=20, seed=0):
     """Write the four Fashion-MNIST files (real IDX format, gzip) with random content.
 
+    The gzip header's time stamp is fixed (``mtime=0``), so the same seed gives byte-identical
+    files whenever they are written; otherwise two folders written across a second boundary
+    have different checksums.
+
     Returns:
         ``(files, arrays)``: ``{filename: sha256}`` and the uint8 arrays written.
     """
@@ -61,10 +65,10 @@ def write_idx_dataset(folder, n_train=40, n_test=20, seed=0):
     for split, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
         labels = (np.arange(n) % 10).astype(np.uint8)
-        with gzip.open(folder / f"{split}-images-idx3-ubyte.gz", "wb") as f:
+        with gzip.GzipFile(folder / f"{split}-images-idx3-ubyte.gz", "wb", mtime=0) as f:
             f.write(b"\x00\x00\x08\x03" + n.to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
             f.write(images.tobytes())
-        with gzip.open(folder / f"{split}-labels-idx1-ubyte.gz", "wb") as f:
+        with gzip.GzipFile(folder / f"{split}-labels-idx1-ubyte.gz", "wb", mtime=0) as f:
             f.write(b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + labels.tobytes())
         arrays[split] = (images, labels)
     names = [
