@@ -15,6 +15,7 @@ or by passing a name to :func:`get_profile`. Nothing here runs on import.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
@@ -335,6 +336,69 @@ def set_seed(seed: int = DEFAULT_SEED, *, deterministic_ops: bool = True) -> int
     if deterministic_ops:
         tf.config.experimental.enable_op_determinism()
     return seed
+
+
+@contextlib.contextmanager
+def seeded(seed: int = DEFAULT_SEED, *, deterministic_ops: bool = True):
+    """Run a block as if just after ``set_seed(seed)``, then give the caller its random state back.
+
+    What the block draws repeats exactly (weights, dropout masks, shuffles), and what the caller
+    draws afterwards is what it would have drawn had the block never run: a library function that
+    trains a model on a cache miss uses this so that a notebook's random numbers do not depend on
+    whether the cache was warm. Restored on exit, error or not: Python's and NumPy's global
+    generators, TensorFlow's global seed and its sequence of operation seeds, Keras' global seed
+    and seed generator, and whether op determinism was on.
+
+    Yields:
+        The seed.
+    """
+    saved = _global_random_state()
+    try:
+        yield set_seed(seed, deterministic_ops=deterministic_ops)
+    finally:
+        _restore_global_random_state(saved)
+
+
+def _global_random_state() -> dict:
+    """Everything :func:`set_seed` changes, as objects :func:`_restore_global_random_state` takes.
+
+    TensorFlow and Keras keep theirs in private attributes (TF 2.21, Keras 3.15):
+    ``tests/test_config.py`` checks that restoring them restores the draws.
+    """
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config as tf_config
+
+    tf_context = context.context()
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),  # noqa: NPY002 - the legacy global generator set_seed seeds
+        "tf_seed": tf_context._seed,  # noqa: SLF001
+        "tf_op_seeds": tf_context._rng,  # noqa: SLF001 - set_seed replaces it; the old one is intact
+        "keras_seed": global_state.get_global_attribute("global_random_seed"),
+        "keras_generator": global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR),
+        "op_determinism": tf_config.is_op_determinism_enabled(),  # public: enable only
+    }
+
+
+def _restore_global_random_state(saved: dict) -> None:
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config as tf_config
+
+    random.setstate(saved["python"])
+    np.random.set_state(saved["numpy"])  # noqa: NPY002
+    tf_context = context.context()
+    tf_context._seed = saved["tf_seed"]  # noqa: SLF001
+    tf_context._rng = saved["tf_op_seeds"]  # noqa: SLF001
+    global_state.set_global_attribute("global_random_seed", saved["keras_seed"])
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, saved["keras_generator"])
+    if saved["op_determinism"]:
+        tf_config.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
 
 
 def repo_root() -> Path | None:

@@ -3,6 +3,9 @@
 Notebook 01 trains :func:`mlp`, notebook 02 trains :func:`cnn`; the attack notebooks call the same
 function and get the same model back in a second instead of retraining it. What defines a model
 (the profile's architecture and schedule, the data size and the seed) is its cache key.
+
+A model trains from its ``seed`` alone (:func:`course_utils.config.seeded`), and the caller's global
+random state is the same afterwards whether the model was trained or loaded.
 """
 
 from __future__ import annotations
@@ -35,19 +38,22 @@ def _load_or_train(name, settings, build, profile, schedule, seed, retrain, verb
             model, x_train, y_train, validation_data=validation, seed=seed, verbose=verbose, **schedule
         )
 
-    def build_seeded():
+    def build_seeded():  # a cache miss: from the seed, whatever loading a damaged entry drew
         config.set_seed(seed)
         return build()
 
-    model, record = cache.load_or_train(
-        name,
-        {**settings, "seed": seed},
-        build_seeded,
-        train,
-        cache_dir=cache_dir,
-        retrain=retrain,
-        verbose=bool(verbose),
-    )
+    # Loading draws random numbers too (Keras initialises layers before it loads their weights):
+    # inside `seeded`, the caller's random numbers afterwards do not depend on the cache.
+    with config.seeded(seed):
+        model, record = cache.load_or_train(
+            name,
+            {**settings, "seed": seed},
+            build_seeded,
+            train,
+            cache_dir=cache_dir,
+            retrain=retrain,
+            verbose=bool(verbose),
+        )
     if record.from_cache:
         training.compile_classifier(model, learning_rate=profile.learning_rate)
     return model, record
@@ -243,7 +249,7 @@ def dcgan(
         settings["feature_cnn"] = feature_profile.name  # only the recorded distances differ
     feature_profile = feature_profile or profile
 
-    def build():
+    def build():  # a cache miss: from the seed, whatever loading a damaged entry drew
         config.set_seed(seed)
         return gan_lib.build_generator(filters=profile.gan_filters, num_classes=num_classes)
 
@@ -276,9 +282,10 @@ def dcgan(
 
     name = "dcgan_conditional" if conditional else "dcgan"
     settings = {**settings, "seed": seed}
-    return cache.load_or_train(
-        name, settings, build, train, cache_dir=cache_dir, retrain=retrain, verbose=bool(verbose)
-    )
+    with config.seeded(seed):  # the caller's random numbers afterwards do not depend on the cache
+        return cache.load_or_train(
+            name, settings, build, train, cache_dir=cache_dir, retrain=retrain, verbose=bool(verbose)
+        )
 
 
 def dcgan_discriminator(

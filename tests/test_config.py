@@ -62,6 +62,60 @@ def test_set_seed_repeats_numpy_and_keras_draws():
     np.testing.assert_array_equal(draws[0][1], draws[1][1])
 
 
+def _draw_from_every_global_generator():
+    """One draw from each generator set_seed seeds, including Keras' initializers and TF's ops."""
+    import random
+
+    import keras
+    import tensorflow as tf
+
+    return [
+        random.random(),
+        np.random.rand(2),  # noqa: NPY002 - seeded must restore the legacy API too
+        tf.random.uniform((2,)).numpy(),  # an operation seed from TF's global sequence
+        np.asarray(keras.random.normal((2,))),  # Keras' global seed generator
+        keras.layers.Dense(2, kernel_initializer="glorot_uniform")(np.ones((1, 2))).numpy(),
+    ]
+
+
+@pytest.mark.parametrize("determinism_before", [True, False])
+def test_seeded_gives_the_caller_its_random_state_back(determinism_before):
+    from tensorflow.python.framework import config as tf_config
+
+    def run(with_block):
+        config.set_seed(3, deterministic_ops=determinism_before)
+        if not determinism_before:
+            tf_config.disable_op_determinism()
+        first = _draw_from_every_global_generator()  # the generators are in use before the block
+        inside = None
+        if with_block:
+            with config.seeded(9) as seed:
+                assert seed == 9
+                inside = _draw_from_every_global_generator()
+            assert tf_config.is_op_determinism_enabled() == determinism_before
+        return first, _draw_from_every_global_generator(), inside
+
+    first, after_without, _ = run(with_block=False)
+    first_again, after_with, inside = run(with_block=True)
+    for a, b in zip(first + after_without, first_again + after_with, strict=True):
+        np.testing.assert_array_equal(a, b)
+    config.set_seed(9)
+    for a, b in zip(inside, _draw_from_every_global_generator(), strict=True):
+        np.testing.assert_array_equal(a, b)  # inside the block: exactly as after set_seed(9)
+    assert any(not np.array_equal(a, b) for a, b in zip(inside, after_with, strict=True))
+
+
+def test_seeded_restores_the_random_state_after_an_error():
+    config.set_seed(3)
+    expected = _draw_from_every_global_generator()
+    config.set_seed(3)
+    with pytest.raises(RuntimeError, match="inside"), config.seeded(9):
+        np.random.rand(5)  # noqa: NPY002
+        raise RuntimeError("inside")
+    for a, b in zip(expected, _draw_from_every_global_generator(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, "42"])
 def test_set_seed_rejects_non_integers(bad):
     with pytest.raises(ValueError, match="non-negative integer"):

@@ -10,12 +10,29 @@ needs_data = pytest.mark.skipif(
 )
 
 
+def _draws():
+    """What a notebook draws next from the global generators (NumPy, Keras, TensorFlow)."""
+    import keras
+    import tensorflow as tf
+
+    return (
+        np.random.rand(3),  # noqa: NPY002 - the legacy global generator config.set_seed seeds
+        np.asarray(keras.random.normal((3,))),
+        tf.random.uniform((3,)).numpy(),
+    )
+
+
 @needs_data
 @pytest.mark.slow
 def test_cnn_trains_once_then_loads_identically(tmp_path):
     tiny = dataclasses.replace(config.get_profile("quick"), train_size=500, test_size=100, cnn_epochs=1)
+    config.set_seed(5)
     first, record = zoo.cnn(tiny, seed=1, cache_dir=tmp_path, verbose=0)
+    after_miss = _draws()
+    config.set_seed(5)
     second, again = zoo.cnn(tiny, seed=1, cache_dir=tmp_path, verbose=0)
+    for a, b in zip(after_miss, _draws(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the caller's random numbers do not depend on the cache
     assert not record.from_cache and again.from_cache
     assert again.settings["train_size"] == 500 and again.settings["seed"] == 1
     assert len(again.history["loss"]) == 1
@@ -71,8 +88,13 @@ def test_dcgan_trains_once_with_its_record_then_loads(tmp_path):
         gan_epochs=2,
         gan_fid_images=50,
     )
-    generator, record = zoo.dcgan(tiny, cache_dir=tmp_path, verbose=0)
+    config.set_seed(5)
+    generator, record = zoo.dcgan(tiny, cache_dir=tmp_path, verbose=0)  # trains the CNN and the GAN
+    after_miss = _draws()
+    config.set_seed(5)
     again, cached = zoo.dcgan(tiny, cache_dir=tmp_path, verbose=0)
+    for a, b in zip(after_miss, _draws(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the caller's random numbers do not depend on the cache
     assert not record.from_cache and cached.from_cache
     # its feature CNN was trained into the same folder, not the user's cache
     assert zoo.cnn(tiny, cache_dir=tmp_path, verbose=0)[1].from_cache
