@@ -419,3 +419,9 @@ def cache_dir() -> Path:
     if root is not None:
         return root / ".cache" / "models"
     return Path.home() / ".cache" / "course_utils" / "models"
+
+
+def evaluation_cache_dir() -> Path:
+    """Where attack results are kept (:mod:`course_utils.evaluation_cache`): ``evaluations/`` in
+    :func:`cache_dir`."""
+    return cache_dir() / "evaluations"

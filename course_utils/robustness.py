@@ -4,16 +4,19 @@
 restarts and, optionally, the AutoAttack ensemble (APGD-CE, APGD-T, Square;
 :mod:`course_utils.autoattack`). Every accuracy carries its 95 % interval. From the restarts on,
 every row is the per-image **worst case so far**, and the last row is the number to report. The
-card then runs the gradient-masking checks of :mod:`course_utils.masking`.
+card then runs the gradient-masking checks of :mod:`course_utils.masking`. With ``cache=True`` the
+attack rows are kept on disk (:mod:`course_utils.evaluation_cache`) and computed once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import numpy as np
 
-from course_utils import attacks
+from course_utils import attacks, config, evaluation_cache
 from course_utils import autoattack as autoattack_lib
 from course_utils.evaluation import AttackResult, format_accuracy, robust_accuracy
 from course_utils.masking import MaskingFlag, gradient_masking_checks
@@ -43,6 +46,13 @@ class ReportCard:
     restart_seconds_all: float
     restarts_on_survivors: bool
     autoattack: str | None = None
+    cached_stages: list[tuple[float, str]] = dataclasses.field(default_factory=list)
+    cache_dir: str | None = None
+
+    @property
+    def cached_eps(self) -> list[float]:
+        """The budgets at which some rows came from the evaluation cache."""
+        return sorted({eps for eps, _ in self.cached_stages})
 
     def attacks(self) -> list[str]:
         """Attack names in the order they were run."""
@@ -113,6 +123,7 @@ class ReportCard:
             "restart_seconds": self.restart_seconds,
             "restart_seconds_all_examples": self.restart_seconds_all,
             "restarts_on_survivors": self.restarts_on_survivors,
+            "cached_stages": [list(stage) for stage in self.cached_stages],
         }
 
     def __str__(self) -> str:
@@ -148,6 +159,12 @@ class ReportCard:
         for r in self.rows:
             seconds[r.name] = seconds.get(r.name, 0.0) + r.seconds
         lines.append("Time per attack: " + ", ".join(f"{n} {s:.1f} s" for n, s in seconds.items()) + ".")
+        if self.cached_stages:
+            stages = ", ".join(f"{stage} at eps={eps:g}" for eps, stage in self.cached_stages)
+            lines.append(
+                f"Rows loaded from the evaluation cache: {stages} (times are those of the run that "
+                f"computed them; delete {self.cache_dir} to attack again)."
+            )
         lines.append("Gradient-masking checks:" + ("" if self.flags else " not run"))
         for flag in self.flags:
             lines.append(f"  [{flag.status}] {flag.name}: {flag.detail}")
@@ -179,6 +196,7 @@ def report_card(
     masking_checks: bool = True,
     model_name: str = "model",
     progress: bool | None = None,
+    cache: bool | str | os.PathLike = False,
 ) -> ReportCard:
     """Evaluate ``model`` at every ε with FGSM, PGD-k, PGD-k with restarts and, with ``autoattack``,
     the AutoAttack ensemble; then run the gradient-masking checks.
@@ -207,6 +225,11 @@ def report_card(
         seed: seeds every random start: the same seed gives the same card. Random starts are drawn
             batch by batch, so PGD numbers can differ slightly from one ``attacks.pgd`` call on all
             images with that seed.
+        cache: ``True`` keeps each ε's attack rows in :func:`course_utils.config.evaluation_cache_dir`
+            (a folder name: there), keyed by the model's architecture and weights, the images, every
+            setting above and the package's code; a later call with the same key loads them instead
+            of attacking (the clean row and the masking checks always run). Only for a
+            ``keras.Model`` without ``Lambda`` layers and the default or a ``course_utils`` loss.
     """
     if restarts < 2:
         raise ValueError(f"restarts must be >= 2 for the restarts row, got {restarts}.")
@@ -224,48 +247,88 @@ def report_card(
         norm=norm_key, clip_min=clip_min, clip_max=clip_max, batch_size=batch_size, progress=progress
     )
 
+    folder, settings = None, {}
+    if cache:
+        folder = Path(cache) if not isinstance(cache, bool) else config.evaluation_cache_dir()
+        settings = dict(
+            norm=norm_key, pgd_steps=pgd_steps, restarts=restarts, step_size_factor=step_size_factor,
+            loss=_loss_name(loss_fn), clip_min=clip_min, clip_max=clip_max, seed=seed, batch_size=batch_size,
+            restarts_on_survivors=restarts_on_survivors,
+        )  # fmt: skip
+
+    def cached(stage, eps, compute, **key_settings):
+        """``compute()`` -> ``(rows, extra)``, or the cache's copy of them; records what was loaded."""
+        if folder is None:
+            return compute()
+        entry = "report_card-" + evaluation_cache.key(
+            model, x, y, {**settings, **key_settings, "stage": stage, "eps": eps}
+        )
+        found = evaluation_cache.load(folder, entry)
+        if found is not None:
+            cached_stages.append((eps, stage))
+            return found
+        stage_rows, extra = compute()
+        evaluation_cache.save(folder, entry, stage_rows, extra)
+        return stage_rows, extra
+
     clean = robust_accuracy(model, x, y, name="clean", kind="clean", batch_size=batch_size, progress=progress)
-    rows, restart_seconds, restart_seconds_all = [], 0.0, 0.0
+    rows, restart_seconds, restart_seconds_all, cached_stages = [], 0.0, 0.0, []
     pgd_name = f"PGD-{pgd_steps}"
     for eps in eps_list:
         step = step_size_factor * eps / pgd_steps
 
-        def run_pgd(xb, yb, e=eps, s=step, n_runs=1, run_seed=seed):
-            return attacks.pgd(model, xb, yb, eps=e, step_size=s, num_steps=pgd_steps, restarts=n_runs,
-                               seed=run_seed, **common)  # fmt: skip
+        def white_box(eps=eps, step=step):
+            def run_pgd(xb, yb, n_runs=1, run_seed=seed):
+                return attacks.pgd(model, xb, yb, eps=eps, step_size=step, num_steps=pgd_steps,
+                                   restarts=n_runs, seed=run_seed, **common)  # fmt: skip
 
-        fgsm_row = robust_accuracy(
-            model, x, y, lambda xb, yb, e=eps: attacks.fgsm(model, xb, yb, eps=e, **common),
-            eps=eps, name="FGSM", kind="fgsm", **check,
-        )  # fmt: skip
-        pgd_row = robust_accuracy(model, x, y, run_pgd, eps=eps, name=pgd_name, kind="pgd", **check)
-        survived = clean.correct & fgsm_row.correct & pgd_row.correct
-        todo = np.flatnonzero(survived) if restarts_on_survivors else np.arange(len(x))
-        restart = robust_accuracy(
-            model, x[todo], y[todo],
-            lambda xb, yb, e=eps, s=step: run_pgd(xb, yb, e, s, n_runs=restarts, run_seed=seed + 1),
-            eps=eps, name=f"worst case, +{pgd_name} x{restarts}", **check,
-        )  # fmt: skip
-        survived[todo] &= restart.correct
-        restart_seconds += restart.seconds
-        if restarts_on_survivors:
-            # Run on all images, restarts would also attack the images broken already; most of them
-            # fall in the first run and are then skipped by attacks.pgd: about one PGD run each.
-            skipped = len(x) - len(todo)
-            restart_seconds_all += restart.seconds + skipped * pgd_row.seconds / max(len(x), 1)
-        else:
-            restart_seconds_all += restart.seconds
-        rows += [fgsm_row, pgd_row, _cumulative(restart, survived, eps, "restarts")]
-        if version is not None and any(np.isclose(eps, e) for e in aa_eps):
-            stages, _ = autoattack_lib.stage_attacks(
-                model, eps=eps, norm=norm_key, version=version, seed=seed + 2, clip_min=clip_min,
-                clip_max=clip_max, batch_size=batch_size,
+            fgsm_row = robust_accuracy(
+                model, x, y, lambda xb, yb: attacks.fgsm(model, xb, yb, eps=eps, **common),
+                eps=eps, name="FGSM", kind="fgsm", **check,
             )  # fmt: skip
-            for name, kind, attack in stages:
-                todo = np.flatnonzero(survived)
-                stage = robust_accuracy(model, x[todo], y[todo], attack, eps=eps, name="+" + name, **check)
-                survived[todo] &= stage.correct
-                rows.append(_cumulative(stage, survived, eps, kind))
+            pgd_row = robust_accuracy(model, x, y, run_pgd, eps=eps, name=pgd_name, kind="pgd", **check)
+            survived = clean.correct & fgsm_row.correct & pgd_row.correct
+            todo = np.flatnonzero(survived) if restarts_on_survivors else np.arange(len(x))
+            restart = robust_accuracy(
+                model, x[todo], y[todo], lambda xb, yb: run_pgd(xb, yb, n_runs=restarts, run_seed=seed + 1),
+                eps=eps, name=f"worst case, +{pgd_name} x{restarts}", **check,
+            )  # fmt: skip
+            survived[todo] &= restart.correct
+            seconds_all = restart.seconds
+            if restarts_on_survivors:
+                # Run on all images, restarts would also attack the images broken already; most of
+                # them fall in the first run and are then skipped by attacks.pgd: one PGD run each.
+                seconds_all += (len(x) - len(todo)) * pgd_row.seconds / max(len(x), 1)
+            extra = {"restart_seconds": restart.seconds, "restart_seconds_all": seconds_all}
+            return [fgsm_row, pgd_row, _cumulative(restart, survived, eps, "restarts")], extra
+
+        stage_rows, extra = cached("white-box", eps, white_box, clean=clean.correct.tolist())
+        rows += stage_rows
+        restart_seconds += extra["restart_seconds"]
+        restart_seconds_all += extra["restart_seconds_all"]
+        if version is not None and any(np.isclose(eps, e) for e in aa_eps):
+            survived = stage_rows[-1].correct.copy()
+
+            def autoattack_stages(eps=eps, survived=survived):
+                stages, _ = autoattack_lib.stage_attacks(
+                    model, eps=eps, norm=norm_key, version=version, seed=seed + 2, clip_min=clip_min,
+                    clip_max=clip_max, batch_size=batch_size,
+                )  # fmt: skip
+                out = []
+                for name, kind, attack in stages:
+                    todo = np.flatnonzero(survived)
+                    stage = robust_accuracy(
+                        model, x[todo], y[todo], attack, eps=eps, name="+" + name, **check
+                    )
+                    survived[todo] &= stage.correct
+                    out.append(_cumulative(stage, survived, eps, kind))
+                return out, {}
+
+            aa_rows, _ = cached(
+                "AutoAttack", eps, autoattack_stages, autoattack=dataclasses.asdict(version),
+                survivors=survived.tolist(),
+            )  # fmt: skip
+            rows += aa_rows
 
     flags = []
     if masking_checks:
@@ -275,8 +338,22 @@ def report_card(
         )  # fmt: skip
     return ReportCard(
         model_name, norm_key, len(x), clean, rows, flags, restart_seconds, restart_seconds_all,
-        restarts_on_survivors, None if version is None else version.name,
+        restarts_on_survivors, None if version is None else version.name, cached_stages,
+        None if folder is None else str(folder),
     )  # fmt: skip
+
+
+def _loss_name(loss_fn) -> str:
+    """The loss as a cache setting: ``"default"`` or a ``course_utils`` function's full name."""
+    if loss_fn is None:
+        return "default"
+    module = getattr(loss_fn, "__module__", "") or ""
+    if not module.startswith("course_utils"):
+        raise evaluation_cache.UncacheableModelError(
+            f"The loss {loss_fn!r} is not one of course_utils', so the evaluation cache cannot tell "
+            "whether it changed. Evaluate without the cache (cache=False)."
+        )
+    return f"{module}.{loss_fn.__qualname__}"
 
 
 def _cumulative(stage: AttackResult, survived: np.ndarray, eps: float, kind: str) -> AttackResult:
