@@ -45,11 +45,11 @@ REFERENCE_SECONDS = {
         "02_convolutional_classifiers": (124, 443),
         "03_generative_adversarial_networks": (57, 978),  # 2026-11-30, 6 epochs at 5e-4 (README §)
         "04_adversarial_examples_fgsm": (22, 0),
-        "05_pgd_attacks": (223, 0),
-        "06_adversarial_training": (857, 801),  # 2026-11-30, new schedules (README's course map, †)
-        "07_evaluating_robustness": (1573, 0),  # 2026-11-30, partly under load: an upper bound
+        "05_pgd_attacks": (210, 0),
+        "06_adversarial_training": (1090, 801),  # 2026-12-01 (README's course map, †); training 2026-11-30
+        "07_evaluating_robustness": (879, 0),  # 2026-12-01, after 06 (its evaluation cache)
         "08_the_classic_tf1_gan_snippet": (15, 0),
-        "09_open_problems_and_faq": (117, 0),
+        "09_open_problems_and_faq": (108, 0),
     },
 }
 #: The cached models (:data:`course_utils.zoo.MODELS`) that a notebook trains when they are missing:
