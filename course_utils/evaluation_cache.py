@@ -111,6 +111,13 @@ def key(model, x, y, settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def part_key(base: str, settings: dict) -> str:
+    """24 hex digits naming one part of the evaluation :func:`key` named ``base`` (its model, data
+    and code fingerprinted once), told apart by that part's own ``settings``."""
+    text = json.dumps({"base": base, "settings": settings}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
 def load(folder: str | os.PathLike, name: str) -> tuple[list[AttackResult], dict] | None:
     """The results saved under ``name`` and their extra values, or ``None`` when there are none
     (or the file cannot be read: it is then ignored and will be overwritten)."""

@@ -247,7 +247,7 @@ def report_card(
         norm=norm_key, clip_min=clip_min, clip_max=clip_max, batch_size=batch_size, progress=progress
     )
 
-    folder, settings = None, {}
+    folder, base_key = None, None
     if cache:
         folder = Path(cache) if not isinstance(cache, bool) else config.evaluation_cache_dir()
         settings = dict(
@@ -255,14 +255,14 @@ def report_card(
             loss=_loss_name(loss_fn), clip_min=clip_min, clip_max=clip_max, seed=seed, batch_size=batch_size,
             restarts_on_survivors=restarts_on_survivors,
         )  # fmt: skip
+        base_key = evaluation_cache.key(model, x, y, settings)  # model, data and code hashed once
 
     def cached(stage, eps, compute, **key_settings):
         """``compute()`` -> ``(rows, extra)``, or the cache's copy of them; records what was loaded."""
         if folder is None:
             return compute()
-        entry = "report_card-" + evaluation_cache.key(
-            model, x, y, {**settings, **key_settings, "stage": stage, "eps": eps}
-        )
+        part = {**key_settings, "stage": stage, "eps": eps}
+        entry = "report_card-" + evaluation_cache.part_key(base_key, part)
         found = evaluation_cache.load(folder, entry)
         if found is not None:
             cached_stages.append((eps, stage))
