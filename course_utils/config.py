@@ -375,7 +375,8 @@ def _global_random_state() -> dict:
         "python": random.getstate(),
         "numpy": np.random.get_state(),  # noqa: NPY002 - the legacy global generator set_seed seeds
         "tf_seed": tf_context._seed,  # noqa: SLF001
-        "tf_op_seeds": tf_context._rng,  # noqa: SLF001 - set_seed replaces it; the old one is intact
+        # set_seed replaces it (the old one stays intact); a process never seeded has none yet
+        "tf_op_seeds": getattr(tf_context, "_rng", None),
         "keras_seed": global_state.get_global_attribute("global_random_seed"),
         "keras_generator": global_state.get_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR),
         "op_determinism": tf_config.is_op_determinism_enabled(),  # public: enable only

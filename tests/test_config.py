@@ -1,4 +1,6 @@
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -114,6 +116,25 @@ def test_seeded_restores_the_random_state_after_an_error():
         raise RuntimeError("inside")
     for a, b in zip(expected, _draw_from_every_global_generator(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_seeded_works_in_a_process_that_never_seeded_tensorflow():
+    # TensorFlow creates its operation-seed generator only when first seeded: `python -m
+    # course_utils pretrain` in a fresh process failed on the missing attribute.
+    code = (
+        "import numpy as np\n"
+        "from course_utils import config\n"
+        "with config.seeded(3):\n"
+        "    inside = np.random.rand()\n"
+        "with config.seeded(3):\n"
+        "    assert np.random.rand() == inside\n"
+        "import tensorflow as tf\n"
+        "tf.random.uniform(())  # unseeded afterwards, as before\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "42"])
