@@ -15,6 +15,7 @@ import keras
 from course_utils import adversarial_training, cache, config, models, training
 from course_utils import data as data_lib
 from course_utils import gan as gan_lib
+from course_utils.certify import ibp
 
 
 def _training_data(profile: config.Profile, seed: int):
@@ -311,6 +312,81 @@ def dcgan_discriminator(
     return found[0]
 
 
+def ibp_mlp(
+    profile: config.Profile | None = None,
+    *,
+    eps: float = 0.1,
+    seed: int = config.DEFAULT_SEED,
+    retrain: bool = False,
+    verbose=2,
+    cache_dir=None,
+):
+    """Notebook 10's MLP trained for certification: the profile's MLP widths (no dropout) trained
+    with the interval-bound-propagation loss at L∞ budget ``eps`` (:func:`course_utils.certify.ibp.train_ibp`)
+    for ``max(10, 2 × mlp_epochs)`` epochs, the budget ramped up from 0 over the first half.
+    Trained once, then loaded from the cache.
+
+    Returns:
+        ``(model, record)`` as for :func:`mlp`.
+    """
+    profile = profile or config.get_profile()
+    epochs = max(10, 2 * profile.mlp_epochs)
+    key = {**profile.mlp_settings(), "epochs": epochs, "eps": eps, "method": "ibp", "learning_rate": 1e-3}
+
+    def fit(model, x, y, **schedule):
+        return ibp.train_ibp(model, x, y, eps=eps, **schedule)
+
+    return _load_or_train(
+        "mlp_ibp",
+        key,
+        lambda: models.build_mlp(profile.mlp_hidden, name="mlp_ibp"),
+        profile,
+        {"epochs": epochs, "batch_size": profile.batch_size, "learning_rate": 1e-3},
+        seed,
+        retrain,
+        verbose,
+        cache_dir,
+        fit=fit,
+    )
+
+
+def noise_cnn(
+    profile: config.Profile | None = None,
+    *,
+    sigma: float = 0.25,
+    seed: int = config.DEFAULT_SEED,
+    retrain: bool = False,
+    verbose=2,
+    cache_dir=None,
+):
+    """Notebook 10's base classifier for randomized smoothing: notebook 02's CNN trained on images
+    with Gaussian noise of standard deviation ``sigma`` added (a ``GaussianNoise`` input layer,
+    active only in training; Cohen et al., 2019), with the CNN's schedule. Trained once, then loaded
+    from the cache.
+
+    Returns:
+        ``(model, record)`` as for :func:`mlp`; the model maps clean or noisy images to logits.
+    """
+    profile = profile or config.get_profile()
+
+    def build():
+        inputs = keras.Input(shape=models.IMAGE_SHAPE, name="image")
+        noisy = keras.layers.GaussianNoise(sigma, seed=seed, name="gaussian_noise")(inputs)
+        return keras.Model(inputs, cnn_architecture(profile, seed=seed)(noisy), name="cnn_noise")
+
+    return _load_or_train(
+        "cnn_noise",
+        {**profile.cnn_settings(), "noise_sigma": sigma},
+        build,
+        profile,
+        profile.cnn_schedule_settings(),
+        seed,
+        retrain,
+        verbose,
+        cache_dir,
+    )
+
+
 MODELS = {
     "mlp": lambda profile, **kw: mlp(profile, **kw),
     "cnn": lambda profile, **kw: cnn(profile, **kw),
@@ -318,6 +394,8 @@ MODELS = {
     "cnn_fast": lambda profile, **kw: fast_robust_cnn(profile, **kw),
     "dcgan": lambda profile, **kw: dcgan(profile, **kw),
     "dcgan_conditional": lambda profile, **kw: dcgan(profile, conditional=True, **kw),
+    "mlp_ibp": lambda profile, **kw: ibp_mlp(profile, **kw),
+    "cnn_noise": lambda profile, **kw: noise_cnn(profile, **kw),
 }
 
 

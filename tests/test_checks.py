@@ -369,3 +369,22 @@ def test_noise_check_check(capsys):
     assert "surface=True" in capsys.readouterr().out
     assert not checks.check_noise_check(lambda *a: 0.5)
     assert "True or False" in capsys.readouterr().out
+
+
+def test_interval_dense_check(capsys):
+    def right(lower, upper, w, b):
+        mid, rad = (lower + upper) / 2, (upper - lower) / 2
+        return mid @ w + b - rad @ np.abs(w), mid @ w + b + rad @ np.abs(w)
+
+    assert checks.check_interval_dense(right)
+    assert "exact" in capsys.readouterr().out
+    cases = {
+        "A negative weight swaps them": lambda l, u, w, b: (l @ w + b, u @ w + b),
+        "not sound": lambda l, u, w, b: tuple(v - b for v in right(l, u, w, b)),
+        "looser than needed": lambda l, u, w, b: (right(l, u, w, b)[0] - 1, right(l, u, w, b)[1] + 1),
+        "Return a pair": lambda l, u, w, b: right(l, u, w, b)[0],
+        "Not written yet": lambda l, u, w, b: (_ for _ in ()).throw(NotImplementedError),
+    }
+    for advice, wrong in cases.items():
+        assert not checks.check_interval_dense(wrong)
+        assert advice in capsys.readouterr().out, advice

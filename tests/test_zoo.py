@@ -118,3 +118,19 @@ def test_cache_status_finds_a_trained_model_without_loading_or_training(tmp_path
     status = zoo.cache_status(tiny, seed=3, cache_dir=tmp_path)
     assert status["cnn"] and not any(v for k, v in status.items() if k != "cnn")
     assert not zoo.cache_status(tiny, seed=4, cache_dir=tmp_path)["cnn"]  # another seed, another model
+
+
+@needs_data
+@pytest.mark.slow
+def test_certification_models_train_once_then_load(tmp_path):
+    tiny = dataclasses.replace(config.get_profile("quick"), train_size=300, test_size=100, cnn_epochs=1)
+    for build, name, key in [(zoo.ibp_mlp, "mlp_ibp", "eps"), (zoo.noise_cnn, "cnn_noise", "noise_sigma")]:
+        model, record = build(tiny, cache_dir=tmp_path, verbose=0)
+        again, cached = build(tiny, cache_dir=tmp_path, verbose=0)
+        assert not record.from_cache and cached.from_cache and cached.path.name.startswith(name)
+        assert key in cached.settings
+        x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+        np.testing.assert_array_equal(model(x, training=False), again(x, training=False))
+    assert "certified" in zoo.ibp_mlp(tiny, cache_dir=tmp_path, verbose=0)[1].history
+    _, other = zoo.noise_cnn(tiny, sigma=0.5, cache_dir=tmp_path, verbose=0)  # another sigma, another model
+    assert not other.from_cache

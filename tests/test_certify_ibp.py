@@ -1,0 +1,133 @@
+"""Interval bound propagation: sound bounds (every reachable logit inside them, checked by sampling
+and exhaustive corner and grid search), exact for one layer, tighter margins by elision, training
+that makes certificates succeed, and clear errors for what it cannot bound."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from course_utils import attacks, config, models
+from course_utils.certify import ibp
+
+
+def _tiny_net(seed=0, hidden=(16, 16), classes=3):
+    with config.seeded(seed):
+        return models.build_mlp(hidden, input_shape=(2, 1, 1), num_classes=classes)
+
+
+def _cnn(seed=0):
+    with config.seeded(seed):
+        model = models.build_cnn((4, 8), dense_units=16, batch_norm=True)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:  # BatchNorm statistics of a trained model, gammas of both signs
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.normal(size=n).astype("float32"))
+            layer.beta.assign(rng.normal(size=n).astype("float32"))
+            layer.moving_mean.assign(rng.normal(size=n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, size=n).astype("float32"))
+    return model
+
+
+def test_one_dense_layer_is_exact_at_the_corners():
+    rng = np.random.default_rng(0)
+    lower = rng.uniform(-1, 0, (5, 4))
+    upper = lower + rng.uniform(0, 1, (5, 4))
+    w, b = rng.normal(size=(4, 3)), rng.normal(size=3)
+    low, high = ibp.interval_dense(lower, upper, w, b)
+    corners = np.stack([np.where(c, upper, lower) @ w + b for c in itertools.product([0, 1], repeat=4)])
+    np.testing.assert_allclose(low, corners.min(0), atol=1e-12)
+    np.testing.assert_allclose(high, corners.max(0), atol=1e-12)
+
+
+@pytest.mark.parametrize("build", [_tiny_net, _cnn])
+def test_bounds_contain_every_sampled_output_and_collapse_at_eps_zero(build):
+    model = build()
+    rng = np.random.default_rng(1)
+    shape = model.input_shape[1:]
+    x = rng.uniform(0, 1, (6, *shape)).astype("float32")
+    eps = 0.05
+    lower, upper = ibp.interval_bounds(model, x, eps)
+    logits = model(x, training=False).numpy()
+    low0, high0 = ibp.interval_bounds(model, x, 0.0)
+    np.testing.assert_allclose(low0, logits, atol=1e-4)
+    np.testing.assert_allclose(high0, logits, atol=1e-4)
+    for _ in range(30):
+        x_near = np.clip(x + rng.uniform(-eps, eps, x.shape), 0, 1).astype("float32")
+        z = model(x_near, training=False).numpy()
+        assert (z >= lower - 1e-4).all() and (z <= upper + 1e-4).all()
+    assert (upper - lower > 0).any()
+
+
+def test_margin_bound_is_below_the_true_minimum_from_an_exhaustive_grid():
+    model = _tiny_net(seed=3)
+    x = np.array([[0.4, 0.6], [0.2, 0.3], [0.8, 0.5]], dtype="float32").reshape(3, 2, 1, 1)
+    y = model(x, training=False).numpy().argmax(1)
+    eps = 0.04
+    bounds = ibp.margin_lower_bounds(model, x, y, eps)
+    steps = np.linspace(-eps, eps, 81)
+    grid = np.stack(np.meshgrid(steps, steps), -1).reshape(-1, 2)  # 6,561 points, corners included
+    lower, upper = ibp.interval_bounds(model, x, eps)
+    for i in range(3):
+        points = np.clip(x[i].reshape(1, 2) + grid, 0, 1).reshape(-1, 2, 1, 1).astype("float32")
+        z = model(points, training=False).numpy()
+        true_min = (z[:, [y[i]]] - z).min(axis=0)  # per class j: min over the box of z_y - z_j
+        assert (bounds[i] <= true_min + 1e-4).all()
+        naive = lower[i, y[i]] - upper[i]
+        naive[y[i]] = 0
+        assert (bounds[i] >= naive - 1e-4).all()  # elision is never looser
+        assert bounds[i, y[i]] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_a_certified_image_resists_pgd_and_the_certificate_shrinks_with_eps():
+    model = _tiny_net(seed=4)
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1, (200, 2, 1, 1)).astype("float32")
+    y = model(x, training=False).numpy().argmax(1)
+    shares = [ibp.certified(model, x, y, eps).mean() for eps in (0.0, 0.01, 0.05, 0.2)]
+    assert shares[0] == 1.0 and shares == sorted(shares, reverse=True)
+    proved = ibp.certified(model, x, y, 0.05)
+    assert 0 < proved.sum() < len(x)
+    x_adv = attacks.pgd(model, x, y, eps=0.05, step_size=0.01, num_steps=20, restarts=3, seed=0)
+    fooled = model(x_adv, training=False).numpy().argmax(1) != y
+    assert not (fooled & proved).any()
+
+
+def test_ibp_training_makes_certificates_succeed():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.25, 0.25], [0.75, 0.75], [0.25, 0.75]])
+    y = rng.integers(0, 3, 600)
+    x = (centres[y] + rng.normal(0, 0.06, (600, 2))).clip(0, 1).astype("float32").reshape(-1, 2, 1, 1)
+    model = _tiny_net(seed=5, hidden=(32,))
+    before = ibp.certified(model, x, y, 0.08).mean()
+    state = np.random.get_state()  # noqa: NPY002 - training must not touch the global generator
+    history = ibp.train_ibp(model, x[:500], y[:500], eps=0.08, epochs=30, batch_size=50, learning_rate=3e-3,
+                            validation_data=(x[500:], y[500:]), seed=0, verbose=0)  # fmt: skip
+    assert np.random.get_state()[1].tolist() == state[1].tolist()  # noqa: NPY002
+    assert set(history) >= {"loss", "accuracy", "certified", "val_accuracy", "val_certified", "epoch_seconds"}
+    assert len(history["loss"]) == 30
+    after = ibp.certified(model, x[500:], y[500:], 0.08).mean()
+    assert after > max(before, 0.8), (before, after)
+    assert history["val_certified"][-1] == pytest.approx(after)
+
+
+def test_what_it_cannot_bound_is_a_clear_error():
+    inputs = keras.Input((4, 1, 1))
+    h = keras.layers.Flatten()(inputs)
+    branch = keras.layers.Dense(4)(h)
+    skip = keras.layers.Add()([h, branch])
+    model = keras.Model(inputs, keras.layers.Dense(2)(skip))
+    x = np.zeros((2, 4, 1, 1), "float32")
+    with pytest.raises(ibp.UnsupportedLayerError, match="Add"):
+        ibp.interval_bounds(model, x, 0.1)
+    gelu = models.build_mlp((4,), input_shape=(4, 1, 1), num_classes=2, activation="gelu")
+    with pytest.raises(ibp.UnsupportedLayerError, match="not monotone"):
+        ibp.interval_bounds(gelu, x, 0.1)
+    with pytest.raises(ValueError, match="eps must be a number >= 0"):
+        ibp.interval_bounds(_tiny_net(), np.zeros((1, 2, 1, 1), "float32"), -0.1)
+    with pytest.raises(TypeError, match="keras.Model"):
+        ibp.interval_bounds(lambda t: t, x, 0.1)
+    with pytest.raises(ValueError, match="labels"):
+        ibp.margin_lower_bounds(_tiny_net(), np.zeros((3, 2, 1, 1), "float32"), [0, 1], 0.1)

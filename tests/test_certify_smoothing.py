@@ -1,0 +1,120 @@
+"""Randomized smoothing against known answers: the exact Clopper–Pearson bound and binomial test,
+and a linear classifier, whose smoothed version is itself and whose certified radius is exactly its
+distance to the decision boundary (Cohen et al., 2019)."""
+
+import math
+import statistics
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_utils.certify import smoothing
+
+W = np.zeros((4, 4, 1), np.float32)
+W[1, 2, 0], W[3, 0, 0] = 0.6, -0.8  # unit length: the distance to the boundary is |w.x + b|
+B = -0.1
+
+
+def linear(x):
+    """Logits (0, w.x + b): class 1 on one side of a hyperplane, class 0 on the other."""
+    score = tf.reduce_sum(tf.convert_to_tensor(x) * W, axis=[1, 2, 3]) + B
+    return tf.stack([tf.zeros_like(score), score], axis=1)
+
+
+def _images(scores):
+    """Images at signed distances ``scores`` from the boundary (moved along w from a point on it)."""
+    base = np.full((4, 4, 1), 0.5, np.float32)
+    base += (B * -1 - float((base * W).sum())) * W  # now w.base + b = 0
+    return np.stack([base + s * W for s in scores]).astype(np.float32)
+
+
+def _exact_tail(k, n, p):
+    p = Fraction(p)
+    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+
+
+@pytest.mark.parametrize(("k", "n"), [(1, 10), (7, 10), (55, 60), (990, 1000)])
+def test_clopper_pearson_lower_bound_has_tail_alpha(k, n):
+    alpha = 0.01
+    low = smoothing.clopper_pearson_lower(k, n, alpha)
+    assert 0 < low < k / n
+    assert _exact_tail(k, n, low) == pytest.approx(alpha, rel=1e-6)
+
+
+def test_clopper_pearson_ends():
+    assert smoothing.clopper_pearson_lower(0, 50, 0.05) == 0.0
+    assert smoothing.clopper_pearson_lower(50, 50, 0.05) == pytest.approx(0.05 ** (1 / 50))
+    more = [smoothing.clopper_pearson_lower(k, 100, 0.01) for k in (60, 80, 99)]
+    assert more == sorted(more)
+
+
+def test_binomial_test_p_values():
+    assert smoothing.binomial_test_p_value(10, 10) == pytest.approx(2 / 1024)
+    assert smoothing.binomial_test_p_value(0, 10) == pytest.approx(2 / 1024)
+    assert smoothing.binomial_test_p_value(5, 10) == 1.0
+    assert smoothing.binomial_test_p_value(8, 10) == pytest.approx(2 * (45 + 10 + 1) / 1024)
+
+
+def test_certified_radius_of_a_linear_classifier_is_its_distance_to_the_boundary():
+    distances = np.array([-0.2, 0.05, 0.1, 0.2, 0.4])
+    x = _images(distances)
+    sigma = 0.25
+    classes, radii = smoothing.certify(linear, x, sigma=sigma, n0=100, num_samples=20_000, alpha=0.001, rng=0)
+    np.testing.assert_array_equal(classes, (distances > 0).astype(int))
+    assert (radii <= np.abs(distances) + 1e-9).all()  # never more than the truth (prob >= 1 - alpha)
+    assert (radii >= np.abs(distances) - 0.02).all()  # and close to it with 20,000 samples
+    assert radii.max() <= smoothing.max_radius(sigma, 20_000, 0.001)
+
+
+def test_abstain_near_the_boundary_and_decide_far_from_it():
+    x = _images([0.0, 0.3, -0.3])
+    out = smoothing.predict(linear, x, sigma=0.25, num_samples=2_000, alpha=0.001, rng=1)
+    assert out[1] == 1 and out[2] == 0
+    classes, radii = smoothing.certify(linear, x[:1], sigma=0.25, n0=50, num_samples=500, alpha=0.001, rng=1)
+    assert classes[0] == -1 and radii[0] == 0.0
+
+
+def test_max_radius_is_reached_when_every_vote_agrees():
+    x = _images([3.0])  # twelve sigmas from the boundary: every noisy copy votes class 1
+    classes, radii = smoothing.certify(linear, x, sigma=0.25, n0=20, num_samples=1000, alpha=0.001, rng=2)
+    expected = 0.25 * statistics.NormalDist().inv_cdf(0.001 ** (1 / 1000))
+    assert classes[0] == 1 and radii[0] == pytest.approx(expected)
+    assert smoothing.max_radius(0.25, 1000, 0.001) == pytest.approx(expected)
+
+
+def test_same_seed_same_certificates_and_global_state_untouched():
+    x = _images([0.1, 0.15])
+    state = np.random.get_state()  # noqa: NPY002
+    first = smoothing.certify(linear, x, sigma=0.25, n0=50, num_samples=300, alpha=0.01, rng=7)
+    second = smoothing.certify(linear, x, sigma=0.25, n0=50, num_samples=300, alpha=0.01,
+                               rng=np.random.default_rng(7))  # fmt: skip
+    np.testing.assert_array_equal(first[1], second[1])
+    assert np.random.get_state()[1].tolist() == state[1].tolist()  # noqa: NPY002
+    counts = smoothing.noise_counts(linear, x, sigma=0.25, num_samples=300, rng=0, batch_size=64)
+    assert counts.shape == (2, 2) and (counts.sum(1) == 300).all()
+
+
+def test_attack_on_the_smoothed_classifier_crosses_the_boundary_within_its_budget():
+    distances = np.array([0.1, 0.2, 0.6])
+    x = _images(distances)
+    y = np.ones(3, dtype=int)
+    x_adv = smoothing.attack(linear, x, y, eps=0.35, sigma=0.25, rng=0, num_steps=10, num_noise=8)
+    lengths = np.sqrt(((x_adv - x) ** 2).sum(axis=(1, 2, 3)))
+    assert (lengths <= 0.35 + 1e-5).all() and x_adv.min() >= 0 and x_adv.max() <= 1
+    after = smoothing.predict(linear, x_adv, sigma=0.25, num_samples=2_000, alpha=0.001, rng=3)
+    # The smoothed linear classifier is the linear classifier: within 0.35 of the boundary it flips.
+    assert after[0] == 0 and after[1] == 0 and after[2] == 1
+
+
+def test_bad_arguments_are_clear_errors():
+    x = _images([0.1])
+    with pytest.raises(ValueError, match="sigma"):
+        smoothing.certify(linear, x, sigma=0, rng=0)
+    with pytest.raises(ValueError, match="alpha"):
+        smoothing.certify(linear, x, sigma=0.25, alpha=1.5, rng=0)
+    with pytest.raises(TypeError, match="default_rng"):
+        smoothing.certify(linear, x, sigma=0.25, rng="seed")
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        smoothing.clopper_pearson_lower(5, 3, 0.01)
