@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         "models",
         nargs="*",
         default=[],
-        help="mlp, cnn, cnn_pgd, cnn_fast, dcgan, dcgan_conditional (default: all)",
+        help="mlp, cnn, cnn_pgd, cnn_fast, dcgan, dcgan_conditional, mlp_ibp, cnn_noise (default: all)",
     )
     p.add_argument(
         "--profile",
