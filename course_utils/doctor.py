@@ -38,6 +38,7 @@ REFERENCE_SECONDS = {
         "07_evaluating_robustness": (80, 0),  # estimated, see below
         "08_the_classic_tf1_gan_snippet": (17, 0),
         "09_open_problems_and_faq": (99, 0),
+        "10_certified_robustness": (50, 17),  # 2026-12-01
     },
     "standard": {
         "00_setup_and_tour": (12, 0),
@@ -50,6 +51,7 @@ REFERENCE_SECONDS = {
         "07_evaluating_robustness": (879, 0),  # 2026-12-01, after 06 (its evaluation cache)
         "08_the_classic_tf1_gan_snippet": (15, 0),
         "09_open_problems_and_faq": (108, 0),
+        "10_certified_robustness": (238, 666),  # 2026-12-01 (README's course map, ¶)
     },
 }
 #: The cached models (:data:`course_utils.zoo.MODELS`) that a notebook trains when they are missing:
@@ -58,6 +60,7 @@ NOTEBOOK_MODELS = {
     "02_convolutional_classifiers": ("cnn",),
     "03_generative_adversarial_networks": ("dcgan", "dcgan_conditional"),
     "06_adversarial_training": ("cnn_pgd", "cnn_fast"),
+    "10_certified_robustness": ("mlp_ibp", "cnn_noise"),
 }
 #: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds),
 #: from ``benchmarks/results/at_standard/results.json`` (``step_seconds.natural``).
