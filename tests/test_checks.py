@@ -388,3 +388,28 @@ def test_interval_dense_check(capsys):
     for advice, wrong in cases.items():
         assert not checks.check_interval_dense(wrong)
         assert advice in capsys.readouterr().out, advice
+
+
+def test_transfer_rate_check(capsys):
+    def right(target, x, x_adv, y):
+        before = np.asarray(target(x)).argmax(1) == y
+        after = np.asarray(target(x_adv)).argmax(1) != y
+        return (before & after).sum() / before.sum()
+
+    assert checks.check_transfer_rate(right)
+    assert "2 / 8" in capsys.readouterr().out
+
+    def all_images(target, x, x_adv, y):
+        return np.mean(np.asarray(target(x_adv)).argmax(1) != y)
+
+    def over_all(target, x, x_adv, y):
+        return right(target, x, x_adv, y) * 8 / 10
+
+    cases = {
+        "already got wrong": all_images,
+        "divide by the images": over_all,
+        "share that survived": lambda *a: 1 - right(*a),
+    }
+    for advice, wrong in cases.items():
+        assert not checks.check_transfer_rate(wrong)
+        assert advice in capsys.readouterr().out, advice
