@@ -39,6 +39,7 @@ REFERENCE_SECONDS = {
         "08_the_classic_tf1_gan_snippet": (17, 0),
         "09_open_problems_and_faq": (99, 0),
         "10_certified_robustness": (50, 17),  # 2026-12-01
+        "11_black_box_and_transfer_attacks": (49, 12),  # 2026-12-01
     },
     "standard": {
         "00_setup_and_tour": (12, 0),
@@ -52,6 +53,7 @@ REFERENCE_SECONDS = {
         "08_the_classic_tf1_gan_snippet": (15, 0),
         "09_open_problems_and_faq": (108, 0),
         "10_certified_robustness": (238, 666),  # 2026-12-01 (README's course map, ¶)
+        "11_black_box_and_transfer_attacks": (114, 713),  # 2026-12-01 (¶; training next to a CI job)
     },
 }
 #: The cached models (:data:`course_utils.zoo.MODELS`) that a notebook trains when they are missing:
@@ -61,6 +63,7 @@ NOTEBOOK_MODELS = {
     "03_generative_adversarial_networks": ("dcgan", "dcgan_conditional"),
     "06_adversarial_training": ("cnn_pgd", "cnn_fast"),
     "10_certified_robustness": ("mlp_ibp", "cnn_noise"),
+    "11_black_box_and_transfer_attacks": ("cnn_next_seed",),
 }
 #: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds),
 #: from ``benchmarks/results/at_standard/results.json`` (``step_seconds.natural``).

@@ -396,6 +396,8 @@ MODELS = {
     "dcgan_conditional": lambda profile, **kw: dcgan(profile, conditional=True, **kw),
     "mlp_ibp": lambda profile, **kw: ibp_mlp(profile, **kw),
     "cnn_noise": lambda profile, **kw: noise_cnn(profile, **kw),
+    # notebook 11's attacker: the same CNN trained from the next seed (43 for the course's 42)
+    "cnn_next_seed": lambda profile, seed=config.DEFAULT_SEED, **kw: cnn(profile, seed=seed + 1, **kw),
 }
 
 
