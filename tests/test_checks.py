@@ -413,3 +413,50 @@ def test_transfer_rate_check(capsys):
     for advice, wrong in cases.items():
         assert not checks.check_transfer_rate(wrong)
         assert advice in capsys.readouterr().out, advice
+
+
+def test_fgsm_rs_step_check(capsys):
+    def step(model, x, y, eps, alpha, delta0, *, at_clean=False, project=True, start=True):
+        x = tf.convert_to_tensor(x)
+        begin = tf.clip_by_value(x + delta0, 0.0, 1.0) if start else x
+        point = x if at_clean else begin
+        with tf.GradientTape() as tape:
+            tape.watch(point)
+            loss = keras.losses.sparse_categorical_crossentropy(y, model(point), from_logits=True)
+        moved = begin + alpha * tf.sign(tape.gradient(loss, point))
+        delta = tf.clip_by_value(moved - x, -eps, eps) if project else moved - x
+        return tf.clip_by_value(x + delta, 0.0, 1.0)
+
+    assert checks.check_fgsm_rs_step(step)
+    assert "matches" in capsys.readouterr().out
+    cases = {
+        "at the clean x": lambda *a: step(*a, at_clean=True),
+        "moved by": lambda *a: step(*a, project=False),
+        "ignored delta0": lambda *a: step(*a, start=False),
+    }
+    for advice, wrong in cases.items():
+        assert not checks.check_fgsm_rs_step(wrong)
+        assert advice in capsys.readouterr().out, advice
+
+
+def test_trades_loss_check(capsys):
+    def kl(p_logits, q_logits):
+        p = tf.nn.softmax(p_logits)
+        return tf.reduce_sum(p * (tf.nn.log_softmax(p_logits) - tf.nn.log_softmax(q_logits)), axis=1)
+
+    def loss(model, x, x_adv, y, beta, *, reverse=False, adv_ce=False, no_beta=False):
+        clean, adv = model(x), model(x_adv)
+        ce = keras.losses.sparse_categorical_crossentropy(y, adv if adv_ce else clean, from_logits=True)
+        term = kl(adv, clean) if reverse else kl(clean, adv)
+        return tf.reduce_mean(ce) + (1.0 if no_beta else beta) * tf.reduce_mean(term)
+
+    assert checks.check_trades_loss(loss)
+    assert "clean cross-entropy" in capsys.readouterr().out
+    cases = {
+        "wrong way round": lambda *a: loss(*a, reverse=True),
+        "on the *clean* images": lambda *a: loss(*a, adv_ce=True),
+        "Multiply the KL term by beta": lambda *a: loss(*a, no_beta=True),
+    }
+    for advice, wrong in cases.items():
+        assert not checks.check_trades_loss(wrong)
+        assert advice in capsys.readouterr().out, advice
