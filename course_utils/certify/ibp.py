@@ -27,6 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_utils import evaluation
+
 #: Activations that never decrease: the interval ``[f(l), f(u)]`` bounds ``f`` on ``[l, u]``.
 MONOTONE_ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "softplus")
 
@@ -104,6 +106,13 @@ def _chain(model) -> list:
     return out
 
 
+def _scale_shift(lower, upper, scale, shift):
+    """Bounds of the elementwise ``x * scale + shift`` on ``[lower, upper]`` (``scale`` of either sign)."""
+    mid, rad = (upper + lower) / 2, (upper - lower) / 2
+    centre, radius = mid * scale + shift, rad * abs(scale)
+    return centre - radius, centre + radius
+
+
 def _bound_layer(layer, lower, upper):
     """Bounds of ``layer``'s output (inference mode) over the box ``[lower, upper]``."""
     if isinstance(layer, _IDENTITY):
@@ -136,13 +145,9 @@ def _bound_layer(layer, lower, upper):
         shift = -layer.moving_mean * scale
         if layer.beta is not None:
             shift = shift + layer.beta
-        mid, rad = (upper + lower) / 2, (upper - lower) / 2
-        centre, radius = mid * scale + shift, rad * abs(scale)
-        return centre - radius, centre + radius
+        return _scale_shift(lower, upper, scale, shift)
     if isinstance(layer, keras.layers.Rescaling):
-        mid, rad = (upper + lower) / 2, (upper - lower) / 2
-        centre, radius = mid * layer.scale + layer.offset, rad * abs(layer.scale)
-        return centre - radius, centre + radius
+        return _scale_shift(lower, upper, layer.scale, layer.offset)
     if isinstance(layer, keras.layers.Activation):
         return _monotone(layer, lower, upper, layer.activation)
     if isinstance(layer, _MONOTONE):
@@ -276,7 +281,12 @@ def certified(model, x, y, eps, **kwargs) -> np.ndarray:
 def ibp_loss(model, x, y, eps, *, kappa: float = 0.5, clip_min: float = 0.0, clip_max: float = 1.0):
     """Gowal et al.'s training loss: ``κ · CE(logits) + (1 − κ) · CE(worst-case logits)``, where the
     worst-case logits are ``−(lower bound of z_y − z_j)``: the logits of the adversary IBP cannot
-    rule out. Differentiable in the model's weights; a TensorFlow scalar."""
+    rule out. Differentiable in the model's weights.
+
+    Returns:
+        ``(loss, logits, worst)``: the scalar loss, the clean logits ``(N, K)`` (computed in training
+        mode) and the worst-case logits ``(N, K)``, so that a training step can report accuracy and
+        certified accuracy without another forward pass."""
     layers = _chain(model)
     y = tf.cast(y, tf.int32)
     logits = model(x, training=True)
@@ -361,7 +371,6 @@ def train_ibp(
         history["loss"].append(float(np.mean(losses)))
         history["accuracy"].append(correct / len(x_train))
         history["certified"].append(proved / len(x_train))
-        history["epoch_seconds"].append(time.perf_counter() - start)
         line = (
             f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f}, "
             f"accuracy {history['accuracy'][-1]:.4f}, "
@@ -369,17 +378,13 @@ def train_ibp(
         )
         if validation_data is not None:
             x_val, y_val = validation_data
-            x_val = np.asarray(x_val, dtype=np.float32)
-            logits = np.concatenate(
-                [np.asarray(model(x_val[i : i + 1024], training=False)) for i in range(0, len(x_val), 1024)]
-            )
-            history["val_accuracy"].append(float(np.mean(logits.argmax(1) == np.asarray(y_val))))
+            history["val_accuracy"].append(evaluation.accuracy(model, x_val, y_val))
             history["val_certified"].append(float(np.mean(certified(model, x_val, y_val, eps))))
             line += (
                 f"; val accuracy {history['val_accuracy'][-1]:.4f}, "
                 f"val certified {history['val_certified'][-1]:.4f}"
             )
-        history["epoch_seconds"][-1] = time.perf_counter() - start
+        history["epoch_seconds"].append(time.perf_counter() - start)
         if verbose:
             print(line + f" ({history['epoch_seconds'][-1]:.0f} s)")
     return history
