@@ -330,8 +330,12 @@ def ibp_mlp(
         ``(model, record)`` as for :func:`mlp`.
     """
     profile = profile or config.get_profile()
-    epochs = max(10, 2 * profile.mlp_epochs)
-    key = {**profile.mlp_settings(), "epochs": epochs, "eps": eps, "method": "ibp", "learning_rate": 1e-3}
+    schedule = {
+        "epochs": max(10, 2 * profile.mlp_epochs),
+        "batch_size": profile.batch_size,
+        "learning_rate": 1e-3,
+    }
+    key = {**profile.mlp_settings(), **schedule, "eps": eps, "method": "ibp"}
 
     def fit(model, x, y, **schedule):
         return ibp.train_ibp(model, x, y, eps=eps, **schedule)
@@ -341,7 +345,7 @@ def ibp_mlp(
         key,
         lambda: models.build_mlp(profile.mlp_hidden, name="mlp_ibp"),
         profile,
-        {"epochs": epochs, "batch_size": profile.batch_size, "learning_rate": 1e-3},
+        schedule,
         seed,
         retrain,
         verbose,
