@@ -134,6 +134,7 @@ def build_discriminator(
     *,
     filters: tuple[int, int] = (64, 128),
     num_classes: int | None = None,
+    spectral_norm: bool = False,
     name: str = "discriminator",
     seed: int | None = None,
 ) -> keras.Model:
@@ -148,10 +149,18 @@ def build_discriminator(
         filters: channels of the two convolutions.
         num_classes: if set, a class-conditional discriminator with a second input, integer labels,
             embedded as an extra 28×28 channel.
+        spectral_norm: wrap both convolutions and the logit layer in
+            ``keras.layers.SpectralNormalization`` (Miyato et al., 2018: each layer's largest singular
+            value is kept at 1, one power iteration per training call, so the whole network is at most
+            1-Lipschitz) and leave out the dropout, as SN-GAN does: the constraint is the regulariser.
         seed: seeds the initial weights and the dropout (same seed, same weights); ``None`` uses
             Keras' global random state.
     """
     kernel, embedding = _initializers(seed)
+
+    def normalized(layer):
+        return layers.SpectralNormalization(layer, name=f"sn_{layer.name}") if spectral_norm else layer
+
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     inputs, h = [image], image
     if num_classes:
@@ -163,17 +172,20 @@ def build_discriminator(
         h = layers.Concatenate(name="image_and_label")(
             [image, layers.Reshape(IMAGE_SHAPE, name="label_plane")(plane)]
         )
-    h = layers.Conv2D(
-        filters[0], 4, strides=2, padding="same", kernel_initializer=kernel(), name="down_14x14"
+    h = normalized(
+        layers.Conv2D(
+            filters[0], 4, strides=2, padding="same", kernel_initializer=kernel(), name="down_14x14"
+        )
     )(h)
     h = LeakyReLU(0.2, name="lrelu_14x14")(h)
-    h = layers.Conv2D(filters[1], 4, strides=2, padding="same", kernel_initializer=kernel(), name="down_7x7")(
-        h
-    )
+    h = normalized(
+        layers.Conv2D(filters[1], 4, strides=2, padding="same", kernel_initializer=kernel(), name="down_7x7")
+    )(h)
     h = LeakyReLU(0.2, name="lrelu_7x7")(h)
     h = layers.Flatten(name="flatten")(h)
-    h = layers.Dropout(0.3, seed=None if seed is None else seed + 999, name="dropout")(h)
-    logit = layers.Dense(1, kernel_initializer=kernel(), name="logit")(h)
+    if not spectral_norm:
+        h = layers.Dropout(0.3, seed=None if seed is None else seed + 999, name="dropout")(h)
+    logit = normalized(layers.Dense(1, kernel_initializer=kernel(), name="logit"))(h)
     return keras.Model(inputs if num_classes else image, logit, name=name)
 
 

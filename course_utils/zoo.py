@@ -218,6 +218,7 @@ def dcgan(
     profile: config.Profile | None = None,
     *,
     conditional: bool = False,
+    spectral_norm: bool = False,
     feature_profile: config.Profile | None = None,
     seed: int = config.DEFAULT_SEED,
     retrain: bool = False,
@@ -225,8 +226,10 @@ def dcgan(
     cache_dir=None,
 ):
     """The DCGAN of notebooks 03 and 08, trained on the profile's training images for the profile's
-    ``gan_epochs``; with ``conditional=True`` the class-conditional variant. Only the generator is
-    kept (the discriminator is needed for training, not for drawing).
+    ``gan_epochs``; with ``conditional=True`` the class-conditional variant; with
+    ``spectral_norm=True`` the same generator, loss and schedule against a spectrally normalised
+    discriminator without dropout (notebook 12's SN-DCGAN, cached as ``dcgan_sn``). Only the generator
+    is kept (the discriminator is needed for training, not for drawing).
 
     While training it records the Fréchet distance to real test images after every epoch, in the
     features of :func:`cnn` under ``feature_profile`` (default: ``profile``; trained first if not
@@ -246,6 +249,8 @@ def dcgan(
         "conditional": conditional,
         "latent_dim": gan_lib.DEFAULT_LATENT_DIM,
     }
+    if spectral_norm:  # only then: the plain DCGAN's cache key stays what it was
+        settings["spectral_norm"] = True
     if feature_profile is not None and feature_profile.name != profile.name:
         settings["feature_cnn"] = feature_profile.name  # only the recorded distances differ
     feature_profile = feature_profile or profile
@@ -260,7 +265,9 @@ def dcgan(
         space = gan_lib.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)
         model = gan_lib.GAN(
             generator,
-            gan_lib.build_discriminator(filters=profile.gan_filters[::-1], num_classes=num_classes),
+            gan_lib.build_discriminator(
+                filters=profile.gan_filters[::-1], num_classes=num_classes, spectral_norm=spectral_norm
+            ),
             seed=seed,
         )
         rate = profile.gan_learning_rate
@@ -281,7 +288,7 @@ def dcgan(
         cache.save(model.discriminator, f"{name}_discriminator", settings, cache_dir=cache_dir)
         return history, {"samples": samples}
 
-    name = "dcgan_conditional" if conditional else "dcgan"
+    name = "dcgan" + ("_conditional" if conditional else "") + ("_sn" if spectral_norm else "")
     settings = {**settings, "seed": seed}
     with config.seeded(seed):  # the caller's random numbers afterwards do not depend on the cache
         return cache.load_or_train(
@@ -293,6 +300,7 @@ def dcgan_discriminator(
     profile: config.Profile | None = None,
     *,
     conditional: bool = False,
+    spectral_norm: bool = False,
     seed: int = config.DEFAULT_SEED,
     verbose=2,
     cache_dir=None,
@@ -303,11 +311,13 @@ def dcgan_discriminator(
     -> logits (use :func:`course_utils.gan.discriminator_as_classifier` for pixels in ``[0, 1]``).
     """
     profile = profile or config.get_profile()
-    _, record = dcgan(profile, conditional=conditional, seed=seed, verbose=verbose, cache_dir=cache_dir)
+    kwargs = dict(
+        conditional=conditional, spectral_norm=spectral_norm, seed=seed, verbose=verbose, cache_dir=cache_dir
+    )
+    _, record = dcgan(profile, **kwargs)
     found = cache.load(f"{record.name}_discriminator", record.settings, cache_dir=cache_dir)
     if found is None:  # a generator cached without its discriminator: train the pair again
-        _, record = dcgan(profile, conditional=conditional, seed=seed, verbose=verbose, cache_dir=cache_dir,
-                          retrain=True)  # fmt: skip
+        _, record = dcgan(profile, retrain=True, **kwargs)
         found = cache.load(f"{record.name}_discriminator", record.settings, cache_dir=cache_dir)
     return found[0]
 
@@ -398,6 +408,7 @@ MODELS = {
     "cnn_fast": lambda profile, **kw: fast_robust_cnn(profile, **kw),
     "dcgan": lambda profile, **kw: dcgan(profile, **kw),
     "dcgan_conditional": lambda profile, **kw: dcgan(profile, conditional=True, **kw),
+    "dcgan_sn": lambda profile, **kw: dcgan(profile, spectral_norm=True, **kw),
     "mlp_ibp": lambda profile, **kw: ibp_mlp(profile, **kw),
     "cnn_noise": lambda profile, **kw: noise_cnn(profile, **kw),
     # notebook 11's attacker: the same CNN trained from the next seed (43 for the course's 42)

@@ -6,6 +6,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from course_utils import gan, models
 
@@ -25,6 +26,23 @@ def test_generator_and_discriminator_shapes():
     assert images.shape == (3, 28, 28, 1) and images.min() >= -1 and images.max() <= 1
     assert np.asarray(d(images)).shape == (3, 1)
     assert gan.latent_dim_of(g) == 8 and gan.num_classes_of(g) is None
+
+
+def test_spectrally_normalised_discriminator_is_one_lipschitz_and_has_no_dropout():
+    d = gan.build_discriminator(filters=(4, 8), spectral_norm=True, seed=0)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in d.layers)
+    wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert [w.layer.name for w in wrapped] == ["down_14x14", "down_7x7", "logit"]
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)), tf.float32)
+    for _ in range(40):  # the power iteration converges over training calls
+        d(x, training=True)
+    with tf.GradientTape() as tape:  # input gradients: each layer's operator norm is at most 1
+        tape.watch(x)
+        scores = d(x, training=False)
+    slopes = np.linalg.norm(tape.gradient(scores, x).numpy().reshape(8, -1), axis=1)
+    assert slopes.max() <= 1.05
+    plain = gan.build_discriminator(filters=(4, 8), seed=0)
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in plain.layers)
 
 
 def test_sample_is_seeded_in_pixel_range_and_checks_its_arguments():
