@@ -460,3 +460,42 @@ def test_trades_loss_check(capsys):
     for advice, wrong in cases.items():
         assert not checks.check_trades_loss(wrong)
         assert advice in capsys.readouterr().out, advice
+
+
+def test_gan_step_check(capsys):
+    from course_utils import gan, gan_dynamics
+
+    def step(generator, discriminator, g_opt, d_opt, real, z, *, saturating=False, stale=False, no_g=False):
+        with tf.GradientTape() as tape:
+            fake = generator(z, training=True)
+            fake_logits = discriminator(fake, training=True)
+            d_loss = gan.discriminator_loss(discriminator(real, training=True), fake_logits)
+        d_opt.apply(tape.gradient(d_loss, discriminator.trainable_weights), discriminator.trainable_weights)
+        if no_g:
+            return d_loss, d_loss
+        with tf.GradientTape() as tape:
+            logits = discriminator(generator(z, training=True), training=True)
+            if stale:
+                logits = logits * 0 + fake_logits  # the value from before D's step (and no gradient)
+            g_loss = tf.reduce_mean(-tf.math.softplus(logits)) if saturating else gan.generator_loss(logits)
+        g_opt.apply(tape.gradient(g_loss, generator.trainable_weights), generator.trainable_weights)
+        return d_loss, g_loss
+
+    assert checks.check_gan_step(gan_dynamics.gan_step)
+    assert "same weights as the reference" in capsys.readouterr().out
+    assert checks.check_gan_step(step)
+    capsys.readouterr()
+    cases = {
+        "saturating loss": lambda *a: step(*a, saturating=True),
+        "generator did not change": lambda *a: step(*a, no_g=True),
+        "return the two losses": lambda *a: (step(*a), None)[1] or 3,
+    }
+    for advice, wrong in cases.items():
+        assert not checks.check_gan_step(wrong)
+        assert advice in capsys.readouterr().out, advice
+
+    def not_written(*args):
+        raise NotImplementedError
+
+    assert not checks.check_gan_step(not_written)
+    assert "Not written yet" in capsys.readouterr().out
