@@ -151,8 +151,10 @@ def build_discriminator(
             embedded as an extra 28×28 channel.
         spectral_norm: wrap both convolutions and the logit layer in
             ``keras.layers.SpectralNormalization`` (Miyato et al., 2018: each layer's largest singular
-            value is kept at 1, one power iteration per training call, so the whole network is at most
-            1-Lipschitz) and leave out the dropout, as SN-GAN does: the constraint is the regulariser.
+            value is kept at 1, one power iteration per training call, so the network is at most
+            1-Lipschitz; for a convolution Keras normalises the kernel reshaped into a matrix, which
+            bounds the convolution's own norm only approximately) and leave out the dropout, as
+            SN-GAN does: the constraint is the regulariser.
         seed: seeds the initial weights and the dropout (same seed, same weights); ``None`` uses
             Keras' global random state.
     """
