@@ -40,6 +40,7 @@ REFERENCE_SECONDS = {
         "09_open_problems_and_faq": (99, 0),
         "10_certified_robustness": (50, 17),  # 2026-12-01
         "11_black_box_and_transfer_attacks": (49, 12),  # 2026-12-01
+        "12_gan_training_dynamics": (170, 29),  # 2026-12-01
     },
     "standard": {
         "00_setup_and_tour": (12, 0),
@@ -54,6 +55,7 @@ REFERENCE_SECONDS = {
         "09_open_problems_and_faq": (108, 0),
         "10_certified_robustness": (238, 666),  # 2026-12-01 (README's course map, ¶)
         "11_black_box_and_transfer_attacks": (114, 713),  # 2026-12-01 (¶; training next to a CI job)
+        "12_gan_training_dynamics": (267, 384),  # 2026-12-01; dcgan_sn trained next to other jobs
     },
 }
 #: The cached models (:data:`course_utils.zoo.MODELS`) that a notebook trains when they are missing:
@@ -64,6 +66,7 @@ NOTEBOOK_MODELS = {
     "06_adversarial_training": ("cnn_pgd", "cnn_fast"),
     "10_certified_robustness": ("mlp_ibp", "cnn_noise"),
     "11_black_box_and_transfer_attacks": ("cnn_next_seed",),
+    "12_gan_training_dynamics": ("dcgan", "dcgan_sn"),
 }
 #: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds),
 #: from ``benchmarks/results/at_standard/results.json`` (``step_seconds.natural``).
