@@ -52,8 +52,8 @@ def main(argv=None) -> int:
         "models",
         nargs="*",
         default=[],
-        help="mlp, cnn, cnn_pgd, cnn_fast, dcgan, dcgan_conditional, mlp_ibp, cnn_noise, cnn_next_seed "
-        "(default: all)",
+        help="mlp, cnn, cnn_pgd, cnn_fast, dcgan, dcgan_conditional, mlp_ibp, cnn_noise, cnn_next_seed, "
+        "dcgan_sn (default: all)",
     )
     p.add_argument(
         "--profile",
