@@ -119,7 +119,8 @@ class Coverage:
         counts: high-quality samples near each mode, shape ``(modes,)``.
         n: number of samples judged.
         high_quality: share of all samples within ``quality_stds`` standard deviations of a centre.
-        modes_covered: modes with at least ``COVERED_SHARE`` of the samples as high-quality samples.
+        covered: which modes have at least ``covered_share`` of the samples as high-quality samples,
+            boolean of shape ``(modes,)``.
         largest_share: the largest share of *all* samples (good or not) that have the same nearest
             mode: 1/8 when the mass is spread evenly, 1 when everything collapsed towards one mode.
     """
@@ -127,8 +128,13 @@ class Coverage:
     counts: np.ndarray
     n: int
     high_quality: float
-    modes_covered: int
+    covered: np.ndarray
     largest_share: float
+
+    @property
+    def modes_covered(self) -> int:
+        """How many modes are covered."""
+        return int(self.covered.sum())
 
     def __str__(self):
         return f"{self.modes_covered}/{len(self.counts)} modes, {self.high_quality:.0%} high quality"
@@ -157,7 +163,7 @@ def mode_coverage(
         counts=counts,
         n=len(samples),
         high_quality=float(good.mean()),
-        modes_covered=int((counts >= covered_share * len(samples)).sum()),
+        covered=counts >= covered_share * len(samples),
         largest_share=float(np.bincount(nearest, minlength=modes).max() / len(samples)),
     )
 
@@ -275,7 +281,6 @@ def wgan_gp_step(
     Returns:
         ``(critic_loss, g_loss)`` of the last critic step and of the generator step.
     """
-    c_loss = tf.constant(0.0)
     for i in range(real.shape[0]):
         fake = generator(z[i], training=True)
         with tf.GradientTape() as tape:
@@ -340,7 +345,7 @@ class ToyRun:
 
     def modes_lost(self) -> int:
         """How often a covered mode was no longer covered at the next snapshot (mode hopping)."""
-        covered = np.stack([c.counts >= COVERED_SHARE * c.n for c in self.coverage])
+        covered = np.stack([c.covered for c in self.coverage])
         return int((covered[:-1] & ~covered[1:]).sum())
 
 

@@ -278,18 +278,21 @@ def check_gan_step(fn) -> bool:
     gen0, disc0 = pair()
     d_ref0 = float(gan.discriminator_loss(disc0(real), disc0(gen0(z))))
 
+    def weights(model):
+        return [w.numpy() for w in model.trainable_weights]
+
     def weights_after(**mistake):
         gen, disc = pair()
         _reference_gan_step(gen, disc, lr, real, z, **mistake)
-        return [w.numpy() for w in gen.trainable_weights], [w.numpy() for w in disc.trainable_weights]
+        return weights(gen), weights(disc)
 
     def same(a, b):
         return all(np.allclose(x, y, atol=1e-5) for x, y in zip(a, b, strict=True))
 
     gen, disc = pair()
-    g_start, d_start = [w.numpy() for w in gen.trainable_weights], [w.numpy() for w in disc.trainable_weights]
+    g_start, d_start = weights(gen), weights(disc)
     result = _call(fn, gen, disc, keras.optimizers.SGD(lr), keras.optimizers.SGD(lr), real, z)
-    g_got, d_got = [w.numpy() for w in gen.trainable_weights], [w.numpy() for w in disc.trainable_weights]
+    g_got, d_got = weights(gen), weights(disc)
     g_want, d_want = weights_after()
     lines = []
     if same(d_got, d_start):
