@@ -137,3 +137,31 @@ def test_keep_existing_never_overwrites_a_student_s_work(tmp_path):
     assert "my_own_answer" in (out / "99_x.ipynb").read_text()
     assert student_build.main(["--out", str(out), str(source)]) == 0  # without the flag: rebuilt
     assert "my_own_answer" not in (out / "99_x.ipynb").read_text()
+
+
+def test_keep_existing_moves_a_renumbered_copy_with_its_answers(tmp_path):
+    """After the course renumbers a notebook, `make lab` renames the student's old copy to the new
+    number (answers kept) instead of writing a second, empty copy beside it."""
+    source = tmp_path / "06_x.ipynb"
+    nbformat.write(_notebook(), source)
+    out = tmp_path / "mine"
+    out.mkdir()
+    mine = student_build.student_copy(_notebook())
+    mine.cells[3].source = "def f(x):\n    return my_own_answer(x)"
+    nbformat.write(mine, out / "04_x.ipynb")
+    nbformat.write(mine, out / "04_y.ipynb")  # another notebook's copy: not touched
+    assert student_build.main(["--out", str(out), "--keep-existing", str(source)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["04_y.ipynb", "06_x.ipynb"]
+    assert "my_own_answer" in (out / "06_x.ipynb").read_text()
+
+
+def test_keep_existing_leaves_ambiguous_old_copies_alone(tmp_path, capsys):
+    source = tmp_path / "06_x.ipynb"
+    nbformat.write(_notebook(), source)
+    out = tmp_path / "mine"
+    out.mkdir()
+    for name in ("04_x.ipynb", "05_x.ipynb"):
+        nbformat.write(_notebook(), out / name)
+    assert student_build.main(["--out", str(out), "--keep-existing", str(source)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["04_x.ipynb", "05_x.ipynb", "06_x.ipynb"]
+    assert "several earlier copies (04_x.ipynb, 05_x.ipynb)" in capsys.readouterr().out

@@ -18,6 +18,10 @@ comment or text) that the lesson does not also contain is left. It exits with st
 where) if anything would leak. With ``--run`` it also executes each student copy top to bottom, as a
 student's "Run All" before starting the exercises would, and fails on any cell that raises
 (``COURSE_PROFILE=quick`` keeps that to a few minutes).
+
+With ``--keep-existing`` a copy made before the course renumbered its notebooks (the same name after
+the number, ``04_adversarial_examples_fgsm.ipynb`` for ``06_adversarial_examples_fgsm.ipynb``) is
+renamed to the new number rather than left beside a fresh copy: the student's answers move with it.
 """
 
 from __future__ import annotations
@@ -140,6 +144,30 @@ def run_errors(path: Path, timeout: int = 1800) -> list[str]:
     ]
 
 
+def adopt_renumbered(out: Path, names: list[str]) -> list[str]:
+    """Rename a student's copy in ``out`` whose name after the number matches one of ``names`` but
+    whose number does not (the course renumbered it), unless a copy under the new name exists.
+    Returns one message per rename. A name with several old copies is left alone (and reported)."""
+    messages = []
+    for name in names:
+        target = out / name
+        if target.exists():
+            continue
+        old = [p for p in sorted(out.glob(f"[0-9][0-9]_{name[3:]}")) if p.name != name]
+        if len(old) == 1:
+            old[0].rename(target)
+            messages.append(
+                f"{old[0].name}: the course renumbered this notebook; your copy, answers included, "
+                f"is now {target} (its text may still name the old numbers)"
+            )
+        elif old:
+            messages.append(
+                f"{name}: several earlier copies ({', '.join(p.name for p in old)}); none renamed, "
+                f"a fresh copy is written: move your answers across and delete the old ones"
+            )
+    return messages
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "student")
@@ -157,6 +185,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.keep_existing:
+        print("\n".join(adopt_renumbered(args.out, [p.name for p in paths])) or "", end="")
     failed = False
     for path in paths:
         nb = nbformat.read(path, as_version=4)
