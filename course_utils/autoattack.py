@@ -14,7 +14,7 @@ counts as robust only if it survived all of them (the per-image worst case):
 The original ensemble has a fourth member, FAB-T (targeted FAB, Croce & Hein, ICML 2020, an attack
 that looks for the smallest perturbation), left out here: in the AutoAttack paper the final number
 is usually set by the two APGD runs, and FAB-T and Square are there for the cases where they fail.
-Without FAB-T, Square is the only attack from a different family; notebook 07 discusses the cost.
+Without FAB-T, Square is the only attack from a different family; notebook 09 discusses the cost.
 
 The attacks have no step size to tune: AutoAttack's point is that an evaluation nobody tuned
 cannot be tuned to flatter a defense. ``version`` sets only the budget (:data:`VERSIONS`).

@@ -56,7 +56,7 @@ class Profile:
         at_pgd_steps: PGD steps per batch when adversarial training crafts its examples.
         gan_filters: channels of the DCGAN generator's 7×7 and 14×14 maps (the discriminator mirrors
             them: 14×14, then 7×7).
-        gan_epochs: training epochs of the DCGAN (notebooks 03 and 08).
+        gan_epochs: training epochs of the DCGAN (notebooks 03 and 05).
         gan_learning_rate: Adam's learning rate for both DCGAN networks (β1 = 0.5).
         gan_fid_images: images per set in the GAN's Fréchet distances (at most half the test set).
         cnn_schedule: the CNN's learning-rate schedule, ``"cosine"`` (from ``learning_rate`` down
@@ -65,7 +65,7 @@ class Profile:
         at_epochs, at_learning_rate, at_schedule: the same for adversarial training (``None``: as
             the CNN).
         at_eps_ramp_epochs: epochs over which adversarial training's ε grows from 0 to its value.
-        fast_at_method, fast_at_steps, fast_at_epochs: the course's *fast* robust model (notebook 06,
+        fast_at_method, fast_at_steps, fast_at_epochs: the course's *fast* robust model (notebook 08,
             :func:`course_utils.zoo.fast_robust_cnn`): its method (``"pgd"``, ``"fgsm_rs"``,
             ``"n_fgsm"``), PGD steps (``None``: one-step methods) and epochs (``None``: ``at_epochs``),
             with the adversarial-training schedule otherwise. Chosen by

@@ -1,4 +1,4 @@
-"""Deliberately broken "defenses" for notebook 07: they look robust to a weak evaluation because
+"""Deliberately broken "defenses" for notebook 09: they look robust to a weak evaluation because
 they hide the gradient, not because they are robust. Do not use them to protect anything.
 
 * :func:`quantized`: rounds every input pixel to a few grey levels before the classifier. Rounding

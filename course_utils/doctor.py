@@ -22,40 +22,40 @@ from course_utils import data as data_lib
 
 #: Seconds per notebook on the reference machine (2-core AMD EPYC CPU, no GPU, TF 2.21, Keras 3.15),
 #: measured with ``tools/run_course.py``: ``(with the models already cached, extra on the first run)``.
-#: For 00–02 the first figure is a whole first run (its training included). Notebook 07 (with
-#: AutoAttack) was timed on another CPU only (64 s quick, 777 s standard, where the notebook before
-#: AutoAttack took 22.5 s against 28 s here); its entries are those times scaled to this machine. The
-#: ``standard`` times of 06 and 07 come from a later run (README's course map, † and ‡).
+#: For 00–02 the first figure is a whole first run (its training included). Notebook 09's ``quick``
+#: time (with AutoAttack) was measured on another CPU only (64 s, where the notebook before AutoAttack
+#: took 22.5 s against 28 s here) and is scaled to this machine. The ``standard`` times of 08 and 09
+#: come from later runs (README's course map, † and ‡). Notebooks were renumbered on 2026-12-01.
 REFERENCE_SECONDS = {
     "quick": {
         "00_setup_and_tour": (12, 0),
         "01_neural_network_basics": (69, 0),
         "02_convolutional_classifiers": (22, 0),
         "03_generative_adversarial_networks": (36, 105),
-        "04_adversarial_examples_fgsm": (14, 0),
-        "05_pgd_attacks": (20, 0),
-        "06_adversarial_training": (163, 34),
-        "07_evaluating_robustness": (80, 0),  # estimated, see below
-        "08_the_classic_tf1_gan_snippet": (17, 0),
-        "09_open_problems_and_faq": (99, 0),
-        "10_certified_robustness": (50, 17),  # 2026-12-01
-        "11_black_box_and_transfer_attacks": (49, 12),  # 2026-12-01
-        "12_gan_training_dynamics": (170, 29),  # 2026-12-01
+        "04_gan_training_dynamics": (170, 29),  # 2026-12-01
+        "05_the_classic_tf1_gan_snippet": (17, 0),
+        "06_adversarial_examples_fgsm": (14, 0),
+        "07_pgd_attacks": (20, 0),
+        "08_adversarial_training": (163, 34),
+        "09_evaluating_robustness": (80, 0),  # estimated, see above
+        "10_black_box_and_transfer_attacks": (49, 12),  # 2026-12-01
+        "11_certified_robustness": (50, 17),  # 2026-12-01
+        "12_open_problems_and_faq": (99, 0),
     },
     "standard": {
         "00_setup_and_tour": (12, 0),
         "01_neural_network_basics": (111, 0),
         "02_convolutional_classifiers": (124, 443),
         "03_generative_adversarial_networks": (57, 978),  # 2026-11-30, 6 epochs at 5e-4 (README §)
-        "04_adversarial_examples_fgsm": (22, 0),
-        "05_pgd_attacks": (210, 0),
-        "06_adversarial_training": (1090, 801),  # 2026-12-01 (README's course map, †); training 2026-11-30
-        "07_evaluating_robustness": (879, 0),  # 2026-12-01, after 06 (its evaluation cache)
-        "08_the_classic_tf1_gan_snippet": (15, 0),
-        "09_open_problems_and_faq": (108, 0),
-        "10_certified_robustness": (238, 666),  # 2026-12-01 (README's course map, ¶)
-        "11_black_box_and_transfer_attacks": (114, 713),  # 2026-12-01 (¶; training next to a CI job)
-        "12_gan_training_dynamics": (267, 384),  # 2026-12-01; dcgan_sn trained next to other jobs
+        "04_gan_training_dynamics": (267, 384),  # 2026-12-01; dcgan_sn trained next to other jobs
+        "05_the_classic_tf1_gan_snippet": (15, 0),
+        "06_adversarial_examples_fgsm": (22, 0),
+        "07_pgd_attacks": (210, 0),
+        "08_adversarial_training": (1090, 801),  # 2026-12-01 (README's course map, †); training 2026-11-30
+        "09_evaluating_robustness": (879, 0),  # 2026-12-01, after 08 (its evaluation cache)
+        "10_black_box_and_transfer_attacks": (114, 713),  # 2026-12-01 (¶; training next to a CI job)
+        "11_certified_robustness": (238, 666),  # 2026-12-01 (README's course map, ¶)
+        "12_open_problems_and_faq": (108, 0),
     },
 }
 #: The cached models (:data:`course_utils.zoo.MODELS`) that a notebook trains when they are missing:
@@ -63,10 +63,10 @@ REFERENCE_SECONDS = {
 NOTEBOOK_MODELS = {
     "02_convolutional_classifiers": ("cnn",),
     "03_generative_adversarial_networks": ("dcgan", "dcgan_conditional"),
-    "06_adversarial_training": ("cnn_pgd", "cnn_fast"),
-    "10_certified_robustness": ("mlp_ibp", "cnn_noise"),
-    "11_black_box_and_transfer_attacks": ("cnn_next_seed",),
-    "12_gan_training_dynamics": ("dcgan", "dcgan_sn"),
+    "04_gan_training_dynamics": ("dcgan", "dcgan_sn"),
+    "08_adversarial_training": ("cnn_pgd", "cnn_fast"),
+    "10_black_box_and_transfer_attacks": ("cnn_next_seed",),
+    "11_certified_robustness": ("mlp_ibp", "cnn_noise"),
 }
 #: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds),
 #: from ``benchmarks/results/at_standard/results.json`` (``step_seconds.natural``).

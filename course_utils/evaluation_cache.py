@@ -5,7 +5,7 @@ its weights), the images and labels are the same, every attack setting is the sa
 that attacks is the same (the source of the whole ``course_utils`` package, TensorFlow's and
 Keras' versions). :func:`key` turns all of that into a file name; :func:`load` and :func:`save`
 read and write the per-image results there. :func:`course_utils.robustness.report_card` uses it
-with ``cache=True``: notebook 07 then reuses the AutoAttack evaluation notebook 06 ran on the same
+with ``cache=True``: notebook 09 then reuses the AutoAttack evaluation notebook 08 ran on the same
 robust models, and "Restart Kernel and Run All" does not attack again.
 
 A model is identified only if Keras can describe it: a ``keras.Model`` without ``Lambda`` layers

@@ -1,6 +1,6 @@
 """The course's own measured results (``benchmarks/results/``), for notebooks that discuss them.
 
-The benchmark scripts write JSON files; these functions read them back so that notebook 09 quotes
+The benchmark scripts write JSON files; these functions read them back so that notebook 12 quotes
 numbers that were measured, with the command that measured them, instead of copying them by hand.
 """
 

@@ -1,4 +1,4 @@
-"""Black-box attacks (notebook 11): adversarial examples crafted on one model and tried on another
+"""Black-box attacks (notebook 10): adversarial examples crafted on one model and tried on another
 (transfer), and accuracy as a function of the number of queries a score-based attack may ask.
 
 A transfer attack needs no access to the target at all: the attacker trains (or downloads) a

@@ -121,7 +121,7 @@ def cnn(
     verbose=2,
     cache_dir=None,
 ):
-    """The naturally trained CNN of notebook 02 (the model that notebooks 04-07 attack).
+    """The naturally trained CNN of notebook 02 (the model that notebooks 06-09 attack).
 
     Returns:
         ``(model, record)`` as for :func:`mlp`.
@@ -225,10 +225,10 @@ def dcgan(
     verbose=2,
     cache_dir=None,
 ):
-    """The DCGAN of notebooks 03 and 08, trained on the profile's training images for the profile's
+    """The DCGAN of notebooks 03 and 05, trained on the profile's training images for the profile's
     ``gan_epochs``; with ``conditional=True`` the class-conditional variant; with
     ``spectral_norm=True`` the same generator, loss and schedule against a spectrally normalised
-    discriminator without dropout (notebook 12's SN-DCGAN, cached as ``dcgan_sn``). Only the generator
+    discriminator without dropout (notebook 04's SN-DCGAN, cached as ``dcgan_sn``). Only the generator
     is kept (the discriminator is needed for training, not for drawing).
 
     While training it records the Fréchet distance to real test images after every epoch, in the
@@ -331,7 +331,7 @@ def ibp_mlp(
     verbose=2,
     cache_dir=None,
 ):
-    """Notebook 10's MLP trained for certification: the profile's MLP widths (no dropout) trained
+    """Notebook 11's MLP trained for certification: the profile's MLP widths (no dropout) trained
     with the interval-bound-propagation loss at L∞ budget ``eps`` (:func:`course_utils.certify.ibp.train_ibp`)
     for ``max(10, 2 × mlp_epochs)`` epochs, the budget ramped up from 0 over the first half.
     Trained once, then loaded from the cache.
@@ -373,7 +373,7 @@ def noise_cnn(
     verbose=2,
     cache_dir=None,
 ):
-    """Notebook 10's base classifier for randomized smoothing: notebook 02's CNN trained on images
+    """Notebook 11's base classifier for randomized smoothing: notebook 02's CNN trained on images
     with Gaussian noise of standard deviation ``sigma`` added (a ``GaussianNoise`` input layer,
     active only in training; Cohen et al., 2019), with the CNN's schedule. Trained once, then loaded
     from the cache.
@@ -411,7 +411,7 @@ MODELS = {
     "dcgan_sn": lambda profile, **kw: dcgan(profile, spectral_norm=True, **kw),
     "mlp_ibp": lambda profile, **kw: ibp_mlp(profile, **kw),
     "cnn_noise": lambda profile, **kw: noise_cnn(profile, **kw),
-    # notebook 11's attacker: the same CNN trained from the next seed (43 for the course's 42)
+    # notebook 10's attacker: the same CNN trained from the next seed (43 for the course's 42)
     "cnn_next_seed": lambda profile, seed=config.DEFAULT_SEED, **kw: cnn(profile, seed=seed + 1, **kw),
 }
 

@@ -1,4 +1,4 @@
-"""The broken defenses of notebook 07 do what they claim: same predictions, hidden gradients."""
+"""The broken defenses of notebook 09 do what they claim: same predictions, hidden gradients."""
 
 import keras
 import numpy as np

@@ -111,11 +111,11 @@ def test_the_cache_line_and_the_estimates_follow_what_is_cached(tmp_path, monkey
     out = io.StringIO()
     doctor.run("standard", out=out)
     text = out.getvalue()
-    cached, first = doctor.REFERENCE_SECONDS["standard"]["06_adversarial_training"]
+    cached, first = doctor.REFERENCE_SECONDS["standard"]["08_adversarial_training"]
     assert f"{(cached + first) / 60:6.1f}  (trains cnn_pgd, cnn_fast first)" in text
     # with every model cached, the notebook's time is the one without training
     monkeypatch.setattr(doctor, "cached_models", lambda p: dict.fromkeys(zoo.MODELS, True))
     out = io.StringIO()
     doctor.run("standard", out=out)
-    assert re.search(rf"06_adversarial_training +{cached / 60:.1f}\n", out.getvalue())
+    assert re.search(rf"08_adversarial_training +{cached / 60:.1f}\n", out.getvalue())
     assert set().union(*doctor.NOTEBOOK_MODELS.values()) <= set(zoo.MODELS)

@@ -60,17 +60,17 @@ def test_tensorflow_start_up_logs_are_removed_and_nothing_else():
 def test_each_notebook_is_announced_with_its_expected_time(monkeypatch):
     from course_utils import doctor
 
-    cached, first = doctor.REFERENCE_SECONDS["standard"]["06_adversarial_training"]
-    text = run_course.expected_time("standard", "06_adversarial_training")
+    cached, first = doctor.REFERENCE_SECONDS["standard"]["08_adversarial_training"]
+    text = run_course.expected_time("standard", "08_adversarial_training")
     assert f"about {cached / 60:.0f} min" in text and f"{(cached + first) / 60:.0f} min if it trains" in text
-    cached, first = doctor.REFERENCE_SECONDS["quick"]["04_adversarial_examples_fgsm"]
-    assert first == 0 and run_course.expected_time("quick", "04_adversarial_examples_fgsm") == (
+    cached, first = doctor.REFERENCE_SECONDS["quick"]["06_adversarial_examples_fgsm"]
+    assert first == 0 and run_course.expected_time("quick", "06_adversarial_examples_fgsm") == (
         f"about {cached:.0f} s on the reference 2-core CPU"
     )
-    assert run_course.expected_time("full", "06_adversarial_training") == ""  # no reference: say nothing
+    assert run_course.expected_time("full", "08_adversarial_training") == ""  # no reference: say nothing
     # training that does not change the rounded minutes is not announced as a second time
-    monkeypatch.setitem(doctor.REFERENCE_SECONDS["quick"], "06_adversarial_training", (163, 34))
-    assert run_course.expected_time("quick", "06_adversarial_training") == (
+    monkeypatch.setitem(doctor.REFERENCE_SECONDS["quick"], "08_adversarial_training", (163, 34))
+    assert run_course.expected_time("quick", "08_adversarial_training") == (
         "about 3 min on the reference 2-core CPU"
     )
     assert run_course.expected_time("quick", "99_not_a_notebook") == ""

@@ -1,5 +1,5 @@
 """Certified robustness: proofs that no perturbation within a budget changes a prediction
-(notebook 10), where an attack (notebooks 04-07) can only show that one does.
+(notebook 11), where an attack (notebooks 06-09) can only show that one does.
 
 Two methods, each in a module of its own:
 

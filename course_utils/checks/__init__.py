@@ -10,17 +10,17 @@ returns nothing or returns something of the wrong kind, the check says so and wh
     checks.check_line_gradient(loss, dw, db)              # notebook 01, exercise 1 (numbers by hand)
     checks.check_layer_sizes(cnn, shape, conv_params, features_params)  # notebook 02, exercise 1
     checks.check_gan_losses(my_d_loss, my_g_loss)         # notebook 03, exercise 1
-    checks.check_fgsm_l2(my_fgsm_l2)                      # notebook 04, exercise 2
-    checks.check_l2_projection(project_l2_images)         # notebook 05, exercise 1
-    checks.check_straight_through(straight_through_round)  # notebook 07, exercise 1 (BPDA)
-    checks.check_noise_check(noise_beats_attack)          # notebook 07, exercise 2
-    checks.check_gan_code_checker(check_gan_code)         # notebook 08, exercise 1
-    checks.check_repaired_d_loss(repaired_d_loss)         # notebook 08, exercise 2
-    checks.check_interval_dense(interval_dense)           # notebook 10, exercise 1
-    checks.check_fgsm_rs_step(fgsm_rs_step)               # notebook 06, exercise 4
-    checks.check_trades_loss(trades_loss)                 # notebook 06, exercise 5
-    checks.check_transfer_rate(transfer_rate)             # notebook 11, exercise 1
-    checks.check_gan_step(train_step)                     # notebook 12, exercise 1
+    checks.check_fgsm_l2(my_fgsm_l2)                      # notebook 06, exercise 2
+    checks.check_l2_projection(project_l2_images)         # notebook 07, exercise 1
+    checks.check_straight_through(straight_through_round)  # notebook 09, exercise 1 (BPDA)
+    checks.check_noise_check(noise_beats_attack)          # notebook 09, exercise 2
+    checks.check_gan_code_checker(check_gan_code)         # notebook 05, exercise 1
+    checks.check_repaired_d_loss(repaired_d_loss)         # notebook 05, exercise 2
+    checks.check_interval_dense(interval_dense)           # notebook 11, exercise 1
+    checks.check_fgsm_rs_step(fgsm_rs_step)               # notebook 08, exercise 4
+    checks.check_trades_loss(trades_loss)                 # notebook 08, exercise 5
+    checks.check_transfer_rate(transfer_rate)             # notebook 10, exercise 1
+    checks.check_gan_step(train_step)                     # notebook 04, exercise 1
 
 Where you write numbers rather than a function (01, 02), leave them as ``None`` until you have them:
 the check then says what it still needs.

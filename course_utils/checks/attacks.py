@@ -1,5 +1,5 @@
-"""Checks for the attack exercises: FGSM in L2 (04), the L2 projection (05), BPDA and a masking
-check (07), a transfer rate (11)."""
+"""Checks for the attack exercises: FGSM in L2 (06), the L2 projection (07), BPDA and a masking
+check (09), a transfer rate (10)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from course_utils.checks._core import (
 )
 
 
-# ------------------------------------------------------------------------------ FGSM in L2 (04)
+# ------------------------------------------------------------------------------ FGSM in L2 (06)
 @_never_raises
 def check_fgsm_l2(fn) -> bool:
     """Check ``fn(model, x, y, eps)``: one FGSM step in the L2 norm, ``clip(x + eps * g / ||g||_2, 0, 1)``
@@ -92,7 +92,7 @@ def check_fgsm_l2(fn) -> bool:
     )
 
 
-# --------------------------------------------------------------------------- L2 projection (05)
+# --------------------------------------------------------------------------- L2 projection (07)
 @_never_raises
 def check_l2_projection(fn) -> bool:
     """Check ``fn(x_adv, x, eps)``: project each image of ``x_adv`` onto the L2 ball of radius
@@ -141,7 +141,7 @@ def check_l2_projection(fn) -> bool:
     return _say(True, [summary + ", directions kept."])
 
 
-# ------------------------------------------------------------- BPDA and a masking check (07)
+# ------------------------------------------------------------- BPDA and a masking check (09)
 @_never_raises
 def check_straight_through(fn) -> bool:
     """Check ``fn(x, levels)``: round the pixels of the tensor ``x`` to ``levels`` grey levels
@@ -253,7 +253,7 @@ def check_noise_check(fn) -> bool:
     return _say(False, lines)
 
 
-# ----------------------------------------------------------------------- transfer rate (11)
+# ----------------------------------------------------------------------- transfer rate (10)
 @_never_raises
 def check_transfer_rate(fn) -> bool:
     """Check ``fn(target, x, x_adv, y)``: the share of the images ``target`` classifies correctly

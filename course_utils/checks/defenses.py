@@ -1,5 +1,5 @@
-"""Checks for the defence exercises: the FGSM-RS step and the TRADES loss (06), interval bounds of a
-dense layer (10)."""
+"""Checks for the defence exercises: the FGSM-RS step and the TRADES loss (08), interval bounds of a
+dense layer (11)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from course_utils.checks._core import (
 )
 
 
-# ------------------------------------------------------- adversarial training steps (06)
+# ------------------------------------------------------- adversarial training steps (08)
 @_never_raises
 def check_fgsm_rs_step(fn) -> bool:
     """Check ``fn(model, x, y, eps, alpha, delta0)``: FGSM with a random start (Wong, Rice & Kolter,
@@ -116,7 +116,7 @@ def check_trades_loss(fn) -> bool:
     )
 
 
-# -------------------------------------------------------------- interval bounds of a layer (10)
+# -------------------------------------------------------------- interval bounds of a layer (11)
 @_never_raises
 def check_interval_dense(fn) -> bool:
     """Check ``fn(lower, upper, W, b)``: the lower and upper bounds of ``x @ W + b`` over every ``x``

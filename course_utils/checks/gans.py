@@ -1,5 +1,5 @@
 """Checks for the GAN exercises: the losses (03), a checker for GAN code and the repaired TF1 loss
-(08), and a GAN's train step (12)."""
+(05), and a GAN's train step (04)."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def check_gan_losses(d_loss_fn, g_loss_fn) -> bool:
     return _say(True, ["Both losses match course_utils.gan, also for very confident logits."])
 
 
-# --------------------------------------------------------------- a checker for GAN code (08)
+# --------------------------------------------------------------- a checker for GAN code (05)
 _CLEAN = "import tensorflow as tf\n\n\ndef score(x):\n    return tf.reduce_mean(x)\n"
 _DISTINCT = (
     "import tensorflow as tf\n\n\ndef block(x):\n"
@@ -126,7 +126,7 @@ _TWICE = _DISTINCT.replace("dense_b", "dense_a")
 
 @_never_raises
 def check_gan_code_checker(fn) -> bool:
-    """Check ``fn(source) -> list[str]`` of notebook 08: no warning for clean code (layers with
+    """Check ``fn(source) -> list[str]`` of notebook 05: no warning for clean code (layers with
     different names included), and one that names the culprit for an undefined name, a missing
     TF1 API (``tf.log``) and a layer name given twice in one function."""
     lines = []
@@ -161,7 +161,7 @@ def check_gan_code_checker(fn) -> bool:
     return _say(True, ["Quiet on clean code; names the undefined name, the TF1 API and the repeated name."])
 
 
-# ------------------------------------------------------------ the repaired snippet loss (08)
+# ------------------------------------------------------------ the repaired snippet loss (05)
 @_never_raises
 def check_repaired_d_loss(fn) -> bool:
     """Check ``fn(real_logits, fake_logits)``: the discriminator loss the snippet meant,
