@@ -4,7 +4,7 @@
 
 Trains the course's DCGAN (:func:`course_utils.zoo.dcgan`: the profile's training images, filters
 and epochs; ``--conditional`` for the class-conditional variant) from scratch, and stores it in the
-course's model cache too, so that notebooks 03 and 05 load it instead of training it. Writes:
+course's model cache too, so that notebooks 03–05 load it instead of training it. Writes:
 
 * ``DIR/generator.keras``: the generator; input ``(N, latent_dim)`` noise (N(0, I)), plus integer
   labels ``(N,)`` if conditional; output ``(N, 28, 28, 1)`` in ``[-1, 1]`` (tanh): convert with

@@ -56,7 +56,7 @@ class Profile:
         at_pgd_steps: PGD steps per batch when adversarial training crafts its examples.
         gan_filters: channels of the DCGAN generator's 7×7 and 14×14 maps (the discriminator mirrors
             them: 14×14, then 7×7).
-        gan_epochs: training epochs of the DCGAN (notebooks 03 and 05).
+        gan_epochs: training epochs of the DCGAN (notebooks 03–05).
         gan_learning_rate: Adam's learning rate for both DCGAN networks (β1 = 0.5).
         gan_fid_images: images per set in the GAN's Fréchet distances (at most half the test set).
         cnn_schedule: the CNN's learning-rate schedule, ``"cosine"`` (from ``learning_rate`` down

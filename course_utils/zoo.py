@@ -121,7 +121,7 @@ def cnn(
     verbose=2,
     cache_dir=None,
 ):
-    """The naturally trained CNN of notebook 02 (the model that notebooks 06-09 attack).
+    """The naturally trained CNN of notebook 02 (the model that notebooks 06-10 attack).
 
     Returns:
         ``(model, record)`` as for :func:`mlp`.
@@ -225,7 +225,7 @@ def dcgan(
     verbose=2,
     cache_dir=None,
 ):
-    """The DCGAN of notebooks 03 and 05, trained on the profile's training images for the profile's
+    """The DCGAN of notebooks 03–05, trained on the profile's training images for the profile's
     ``gan_epochs``; with ``conditional=True`` the class-conditional variant; with
     ``spectral_norm=True`` the same generator, loss and schedule against a spectrally normalised
     discriminator without dropout (notebook 04's SN-DCGAN, cached as ``dcgan_sn``). Only the generator
