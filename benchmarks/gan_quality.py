@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_utils import config, data, evaluation, gan, plotting, zoo  # noqa: E402
+from course_utils import config, data, evaluation, gan, plotting, sample_quality, zoo  # noqa: E402
 
 TARGETS = {
     "any": "the Fréchet distance falls during training (last epoch below the first)",
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     generator.save(args.out / "generator.keras")
     shutil.copy(record.path.with_suffix(".npz"), args.out / "evolution.npz")
 
-    space = gan.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=args.seed)
+    space = sample_quality.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=args.seed)
     labels = np.arange(space.n) % 10 if args.conditional else None
     images = gan.sample(generator, space.n, labels=labels, seed=args.seed)
     report = space.report(images)

@@ -26,7 +26,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from course_utils import config, data, gan, zoo  # noqa: E402
+from course_utils import config, data, gan, sample_quality, zoo  # noqa: E402
 
 #: name -> (discriminator learning rate, generator learning rate, Adam beta_1, batch size, epochs)
 CANDIDATES = {
@@ -42,7 +42,7 @@ def run(name, seed, out: Path):
     profile = config.get_profile("standard")
     classifier, _ = zoo.cnn(profile, seed=seed, verbose=0)
     (x_train, _), (x_test, _) = data.load_fashion_mnist()
-    space = gan.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)
+    space = sample_quality.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)
     model = gan.GAN(
         gan.build_generator(filters=profile.gan_filters, seed=seed),
         gan.build_discriminator(filters=profile.gan_filters[::-1], seed=seed + 1),
@@ -57,7 +57,7 @@ def run(name, seed, out: Path):
     seconds = time.perf_counter() - start
     samples = gan.sample(model.generator, profile.gan_fid_images, seed=seed + 5)
     classes = space.predicted_classes(samples)
-    counts, entropy = np.bincount(classes, minlength=10), gan.class_entropy(classes)
+    counts, entropy = np.bincount(classes, minlength=10), sample_quality.class_entropy(classes)
     result = {
         "name": name, "lr_d": lr_d, "lr_g": lr_g, "beta_1": beta_1, "batch_size": batch, "epochs": epochs,
         "seed": seed, "fid_per_epoch": [float(v) for v in history["fid"]],

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keras
 
-from course_utils import adversarial_training, cache, config, models, training
+from course_utils import adversarial_training, cache, config, models, sample_quality, training
 from course_utils import data as data_lib
 from course_utils import gan as gan_lib
 from course_utils.certify import ibp
@@ -262,7 +262,7 @@ def dcgan(
     def train(generator):
         classifier, _ = cnn(feature_profile, seed=seed, verbose=verbose, cache_dir=cache_dir)
         (x_train, y_train), (x_test, _) = _training_data(profile, seed)
-        space = gan_lib.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)
+        space = sample_quality.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)
         model = gan_lib.GAN(
             generator,
             gan_lib.build_discriminator(
