@@ -262,7 +262,7 @@ def check_gan_step(fn) -> bool:
     import keras
     import tensorflow as tf
 
-    from course_utils import gan, gan_dynamics
+    from course_utils import gan, toy_gan
 
     lr = 0.1
     rng = np.random.default_rng(11)
@@ -271,8 +271,8 @@ def check_gan_step(fn) -> bool:
 
     def pair():
         return (
-            gan_dynamics.mlp_generator(3, hidden=8, depth=1, seed=21),
-            gan_dynamics.mlp_critic(hidden=8, depth=1, seed=22),
+            toy_gan.mlp_generator(3, hidden=8, depth=1, seed=21),
+            toy_gan.mlp_critic(hidden=8, depth=1, seed=22),
         )
 
     gen0, disc0 = pair()
