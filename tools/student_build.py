@@ -186,7 +186,8 @@ def main(argv=None) -> int:
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.keep_existing:
-        print("\n".join(adopt_renumbered(args.out, [p.name for p in paths])) or "", end="")
+        for message in adopt_renumbered(args.out, [p.name for p in paths]):
+            print(message)
     failed = False
     for path in paths:
         nb = nbformat.read(path, as_version=4)
