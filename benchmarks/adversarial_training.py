@@ -38,6 +38,14 @@ overhead over it. ``--models`` with no names runs only that measurement:
 
     python benchmarks/adversarial_training.py --profile standard --out DIR --models
 
+How long will a run take here? ``--estimate`` trains nothing: it measures the step costs of the
+named models' methods and the cost of one input gradient of the profile's CNN against the standard
+CNN's, side by side, and projects the hours of training and of evaluation (the committed standard
+run's attack times, scaled), e.g. for the ``full`` profile before committing a machine to it:
+
+    python benchmarks/adversarial_training.py --profile full --out DIR \
+        --models natural pgd_at fast trades --estimate
+
 Long runs (the ``full`` profile takes many hours on a CPU) can be interrupted and resumed: with
 ``--resume`` every epoch is backed up (``DIR/backup/NAME``, Keras ``BackupAndRestore``) and logged
 (``DIR/NAME_epochs.csv``); the same command run again continues from the last finished epoch of
@@ -182,6 +190,121 @@ def evaluate(model, x, y, eps, seed, version, with_pgd50x10=False):
     return out
 
 
+#: The committed run whose attack times :func:`estimate` scales, and which of its models stands in
+#: for each model of another run (TRADES is attacked like PGD-AT, FGSM-RS like the fast model).
+REFERENCE_RUN = Path(__file__).parent / "results" / "at_standard" / "results.json"
+REFERENCE_MODEL = {
+    "natural": "natural",
+    "pgd_at": "pgd_at",
+    "trades": "pgd_at",
+    "fast": "fast",
+    "fgsm_rs": "fast",
+}
+
+
+def argv_used(args):
+    """The command-line arguments of an ``--estimate`` run, for its record."""
+    return [f"--profile {args.profile}", f"--out {args.out}", "--models", *args.models, "--estimate",
+            f"--cost-batches {args.cost_batches}", f"--cost-repeats {args.cost_repeats}"]  # fmt: skip
+
+
+def estimate(profile, args, x_fit, y_fit, x_test, y_test):
+    """Project the hours of this run on this machine, training nothing: training from the step costs
+    measured here side by side, times the reference run's whole epoch over its steps; evaluation
+    from the committed ``standard`` run's attack times (:data:`REFERENCE_RUN`), scaled by the cost
+    of one input gradient of this profile's CNN over the standard CNN's (measured here side by
+    side), by the AutoAttack budget, and by the test images. The evaluation figure assumes that as
+    many images survive each attack as in the reference run (a more robust model keeps more images
+    under attack, and costs more)."""
+    names = list(args.models)
+    methods = {"natural": None}
+    for name in names:
+        if name != "natural":
+            settings = schedule(name, profile)
+            methods[timing.method_key(settings)] = {"method": settings["method"], "steps": settings["steps"]}
+    batches = min(args.cost_batches, len(x_fit) // profile.batch_size)
+    print(f"== step cost: {', '.join(methods)}, {batches} batches, {args.cost_repeats} repeats", flush=True)
+    step = timing.time_training_steps(
+        lambda: zoo.cnn_architecture(profile, seed=args.seed), x_fit, y_fit, methods=methods, eps=args.eps,
+        batches=batches, batch_size=profile.batch_size, repeats=args.cost_repeats, seed=args.seed,
+    )  # fmt: skip
+    standard = config.get_profile("standard")
+    print("== one input gradient: this profile's CNN against the standard CNN", flush=True)
+    grad = timing.time_input_gradients(
+        {"this": lambda: zoo.cnn_architecture(profile, seed=args.seed),
+         "standard": lambda: zoo.cnn_architecture(standard, seed=args.seed)},
+        x_test, y_test, repeats=args.cost_repeats,
+    )  # fmt: skip
+    reference = json.loads(REFERENCE_RUN.read_text())
+    ref_version = autoattack.get_version(reference["models"]["pgd_at"]["autoattack_version"])
+    version = autoattack.get_version(args.autoattack or profile.autoattack)
+
+    def budget(v, targets=False):  # gradient passes per image still attacked
+        return v.apgd_steps * v.apgd_restarts * (v.targets if targets else 1)
+
+    work = {  # each stage's work relative to the reference run's: iterations (and targets) or queries
+        "APGD-CE": budget(version) / budget(ref_version),
+        "APGD-T": budget(version, True) / budget(ref_version, True),
+        "Square": version.square_queries / ref_version.square_queries,
+    }  # fmt: skip
+    scale = grad["this"] / grad["standard"] * len(x_test) / reference["test_images"]
+    per_epoch = -(-len(x_fit) // profile.batch_size)
+    ref_batches = -(-reference["train_images"] // standard.batch_size)
+    rows = {}
+    for name in names:
+        key = "natural" if name == "natural" else timing.method_key(schedule(name, profile))
+        epochs = profile.cnn_epochs if name == "natural" else schedule(name, profile)["epochs"]
+        ref_name = REFERENCE_MODEL[name]
+        ref = reference["models"][ref_name]
+        # A whole epoch costs more than its training steps (the validation pass, the guard): the
+        # reference run's median epoch over its steps' measured cost.
+        ref_key = "natural" if ref_name == "natural" else timing.method_key(schedule(ref_name, standard))
+        epoch_factor = ref["median_epoch_seconds"] / (ref_batches * reference["step_seconds"][ref_key])
+        attack_seconds = sum(v for k, v in ref["eval_seconds"].items() if k != "autoattack")
+        for stage in ref["autoattack_stages"]:
+            attack_seconds += stage["seconds"] * work[stage["attack"].split(" ")[0]]
+        rows[name] = {
+            "method": key,
+            "epochs": epochs,
+            "step_cost_in_natural_steps": step[key] / step["natural"],
+            "epoch_over_steps": epoch_factor,
+            "train_hours": epochs * per_epoch * step[key] * epoch_factor / 3600,
+            "eval_hours": attack_seconds * scale / 3600,
+        }
+    print(
+        f"\nProjected for `--profile {profile.name}` on this machine ({config.device_summary()}); "
+        f"one input gradient of its CNN costs {grad['this'] / grad['standard']:.2f}x the standard CNN's; "
+        f"AutoAttack {version.name}:"
+    )
+    print(
+        f"{'model':<10}{'method':>10}{'epochs':>8}{'step cost':>11}{'epoch/steps':>13}{'train h':>9}"
+        f"{'eval h':>8}{'total h':>9}"
+    )
+    for name, r in rows.items():
+        print(
+            f"{name:<10}{r['method']:>10}{r['epochs']:>8}{r['step_cost_in_natural_steps']:>10.2f}x"
+            f"{r['epoch_over_steps']:>12.2f}x{r['train_hours']:>9.2f}{r['eval_hours']:>8.2f}"
+            f"{r['train_hours'] + r['eval_hours']:>9.2f}"
+        )
+    total = sum(r["train_hours"] + r["eval_hours"] for r in rows.values())
+    print(f"{'all':<10}{'':>51}{total:>9.2f}")
+    print(
+        "epoch/steps: a whole epoch over its training steps in the reference run (validation, guard). "
+        "Evaluation assumes as many survivors per attack as the reference run "
+        f"({REFERENCE_RUN.parent.name}); a more robust model costs more."
+    )
+    record = {
+        "profile": profile.name, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"{config.device_summary()}", "step_seconds": step, "input_gradient_seconds": grad,
+        "autoattack": version.name, "reference_run": str(REFERENCE_RUN.relative_to(Path(__file__).parent)),
+        "models": rows, "total_hours": total, "date": time.strftime("%Y-%m-%d"),
+        "command": "python benchmarks/adversarial_training.py " + " ".join(argv_used(args)),
+    }  # fmt: skip
+    path = args.out / "estimate.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="standard")
@@ -216,6 +339,11 @@ def main(argv=None):
         help="batches per step-cost measurement (enough that fit's per-call set-up is amortised)",
     )
     parser.add_argument("--cost-repeats", type=int, default=3, help="interleaved repeats of it")
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="train nothing: measure step costs here and project the run's training and evaluation hours",
+    )
     args = parser.parse_args(argv)
 
     profile = config.get_profile(args.profile)
@@ -237,6 +365,9 @@ def main(argv=None):
         f"{profile.name}: {len(x_fit):,} training images, eps={args.eps}, {config.device_summary()}",
         flush=True,
     )
+    if args.estimate:
+        estimate(profile, args, x_fit, y_fit, x_test, y_test)
+        return
     for name in args.models:
         record = results["models"].get(name, {})
         model_path = args.out / f"{name}.keras"
@@ -291,10 +422,10 @@ def main(argv=None):
     results["step_seconds"] = seconds
     cost = {name: s / seconds["natural"] for name, s in seconds.items() if "hand-written" not in name}
     results["step_cost_in_natural_steps"] = cost
-    overhead = {
+    overhead = {  # TRADES has no hand-written step to compare with
         name: s / seconds[f"{name} (hand-written)"]
         for name, s in seconds.items()
-        if "hand-written" not in name
+        if f"{name} (hand-written)" in seconds
     }
     results["framework_overhead"] = overhead
 

@@ -18,6 +18,9 @@ from course_utils import data as data_lib
 from course_utils import training
 from course_utils.adversarial_training import AdversarialTrainer
 
+#: The methods :func:`reference_step` has a hand-written step for (``None``: natural training).
+REFERENCE_METHODS = (None, "pgd", "fgsm_rs", "fgsm", "n_fgsm")
+
 
 def method_key(settings: dict | None) -> str:
     """The name a training method's step cost is filed under: ``"natural"`` for ``None`` (or a
@@ -48,7 +51,7 @@ def reference_step(model, optimizer, *, method=None, eps=0.1, steps=None, step_s
         A ``tf.function`` ``step(x, y) -> loss``; ``x``: float32 ``(N, H, W, C)`` in [0, 1],
         ``y``: integer labels ``(N,)``.
     """
-    if method not in (None, "pgd", "fgsm_rs", "fgsm", "n_fgsm"):
+    if method not in REFERENCE_METHODS:
         raise ValueError(
             f"The reference step covers natural, 'pgd', 'fgsm_rs', 'fgsm' and 'n_fgsm'; got {method!r}."
         )
@@ -116,7 +119,8 @@ def time_training_steps(
             keyword arguments of :class:`AdversarialTrainer` such as ``{"method": "pgd", "steps": 7}``.
         eps: L∞ budget of the adversarial methods.
         reference: also time each method's hand-written step (:func:`reference_step`, looped over
-            the same batches), interleaved with the rest, as ``"<name> (hand-written)"``.
+            the same batches), interleaved with the rest, as ``"<name> (hand-written)"``. A method
+            with no hand-written step (TRADES; see :data:`REFERENCE_METHODS`) gets no such entry.
 
     Returns:
         ``{name: seconds per batch}``. Divide by the natural entry to get the cost in natural steps,
@@ -140,7 +144,7 @@ def time_training_steps(
         else:
             trainer = training.compile_classifier(model)
         runners[name] = lambda trainer=trainer: trainer.fit(dataset, epochs=1, verbose=0, shuffle=False)
-        if reference:
+        if reference and (settings or {}).get("method") in REFERENCE_METHODS:
             settings = dict(settings or {})
             step = reference_step(
                 build(), keras.optimizers.Adam(1e-3), method=settings.pop("method", None), eps=eps,
@@ -162,4 +166,61 @@ def time_training_steps(
             start = time.perf_counter()
             run()
             seconds[name].append((time.perf_counter() - start) / batches)
+    return {name: float(np.median(values)) for name, values in seconds.items()}
+
+
+def time_input_gradients(
+    builds: dict, x, y, *, batch_size: int = 512, batches: int = 2, repeats: int = 3
+) -> dict[str, float]:
+    """Seconds per image of one forward and backward pass to the input, for each model, side by side.
+
+    That pass is the unit of work of every gradient attack (an APGD or PGD iteration is one per
+    image still attacked), so the ratio of two models' figures is the ratio of their evaluation
+    costs under the same attack on the same surviving images. Each model runs on the same
+    ``batches`` batches of ``batch_size`` images, once to warm up (tracing), then ``repeats`` more
+    times, interleaved; the result is the median.
+
+    Args:
+        builds: ``{name: zero-argument function returning a Keras classifier (logits)}``.
+        x, y: at least ``batches * batch_size`` images ``(N, H, W, C)`` in [0, 1] and integer labels.
+
+    Returns:
+        ``{name: seconds per image}``.
+    """
+    n = batches * batch_size
+    if len(x) < n or len(y) != len(x):
+        raise ValueError(
+            f"Need at least batches * batch_size = {n} images with as many labels; got {len(x)} images "
+            f"and {len(y)} labels."
+        )
+    chunks = [
+        (tf.constant(x[i : i + batch_size], tf.float32), tf.constant(y[i : i + batch_size], tf.int32))
+        for i in range(0, n, batch_size)
+    ]
+    runners = {}
+    for name, build in builds.items():
+        model = build()
+
+        @tf.function
+        def gradient(xb, yb, model=model):
+            with tf.GradientTape() as tape:
+                tape.watch(xb)
+                loss = tf.reduce_sum(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(yb, model(xb, training=False))
+                )
+            return tape.gradient(loss, xb)
+
+        def run(gradient=gradient):
+            for xb, yb in chunks:
+                gradient(xb, yb).numpy()  # .numpy(): wait for the result, as an attack does
+
+        runners[name] = run
+    for run in runners.values():
+        run()  # warm-up: tracing
+    seconds = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append((time.perf_counter() - start) / n)
     return {name: float(np.median(values)) for name, values in seconds.items()}

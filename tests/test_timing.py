@@ -45,6 +45,13 @@ def test_reference_entries_and_methods():
     assert set(seconds) == {"natural", "n-fgsm", "natural (hand-written)", "n-fgsm (hand-written)"}
     with pytest.raises(ValueError, match="reference step covers"):
         timing.reference_step(tiny_classifier(), None, method="trades")
+    # TRADES has no hand-written step: it is timed, without a reference entry (no crash at the end
+    # of a long benchmark run that trains it)
+    seconds = timing.time_training_steps(
+        tiny_classifier, x, y, methods={"natural": None, "trades2": {"method": "trades", "steps": 2}},
+        eps=0.05, batches=2, batch_size=16, repeats=1, reference=True,
+    )  # fmt: skip
+    assert set(seconds) == {"natural", "trades2", "natural (hand-written)"}
     with pytest.raises(ValueError, match="no equivalent"):
         timing.time_training_steps(
             tiny_classifier, x, y, methods={"mix": {"method": "pgd", "adv_ratio": 0.5}}, batches=2,
@@ -59,3 +66,22 @@ def test_method_key_names_each_method_once():
     assert timing.method_key({"method": "trades", "steps": 10}) == "trades10"
     # one-step methods ignore a steps entry: FGSM-RS costs the same whatever "steps" says
     assert timing.method_key({"method": "fgsm_rs", "steps": 1}) == "fgsm_rs"
+
+
+def test_time_input_gradients_prices_a_bigger_model_higher():
+    """One model with 64 times the convolution work of another must cost more per image (the
+    ratio is large, so machine noise cannot flip it)."""
+    x, y = tiny_data(n=64)
+
+    def conv(filters):
+        return lambda: keras.Sequential(
+            [keras.Input(x.shape[1:]), keras.layers.Conv2D(filters, 3, padding="same"),
+             keras.layers.Conv2D(filters, 3, padding="same"), keras.layers.Flatten(), keras.layers.Dense(3)]
+        )  # fmt: skip
+
+    seconds = timing.time_input_gradients(
+        {"small": conv(2), "big": conv(128)}, x, y, batch_size=32, repeats=3
+    )
+    assert set(seconds) == {"small", "big"} and 0 < seconds["small"] < seconds["big"]
+    with pytest.raises(ValueError, match="at least"):
+        timing.time_input_gradients({"small": conv(2)}, x, y, batch_size=64, batches=2)
