@@ -21,52 +21,89 @@ from course_utils import config
 from course_utils import data as data_lib
 
 #: Seconds per notebook on the reference machine (2-core AMD EPYC CPU, no GPU, TF 2.21, Keras 3.15),
-#: measured with ``tools/run_course.py``: ``(with the models already cached, extra on the first run)``.
-#: For 00–02 the first figure is a whole first run (its training included). Notebook 09's ``quick``
-#: time (with AutoAttack) was measured on another CPU only (64 s, where the notebook before AutoAttack
-#: took 22.5 s against 28 s here) and is scaled to this machine. The ``standard`` times of 08 and 09
-#: come from later runs (README's course map, † and ‡). Notebooks were renumbered on 2026-12-01.
+#: measured with ``tools/run_course.py``, **with its models already cached** (what training a missing
+#: model adds is in :data:`TRAINING_SECONDS`). 01's and 02's are their first runs less the training
+#: of the MLP and the CNN. Notebook 09's ``quick`` time (with AutoAttack) was measured on another
+#: CPU only (64 s, where the notebook before AutoAttack took 22.5 s against 28 s here) and is scaled
+#: to this machine. The ``standard`` times of 08 and 09 come from later runs (README's course map, †
+#: and ‡). Notebooks were renumbered on 2026-12-01.
 REFERENCE_SECONDS = {
     "quick": {
-        "00_setup_and_tour": (12, 0),
-        "01_neural_network_basics": (69, 0),
-        "02_convolutional_classifiers": (22, 0),
-        "03_generative_adversarial_networks": (36, 105),
-        "04_gan_training_dynamics": (170, 29),  # 2026-12-01
-        "05_the_classic_tf1_gan_snippet": (17, 0),
-        "06_adversarial_examples_fgsm": (14, 0),
-        "07_pgd_attacks": (20, 0),
-        "08_adversarial_training": (163, 34),
-        "09_evaluating_robustness": (80, 0),  # estimated, see above
-        "10_black_box_and_transfer_attacks": (49, 12),  # 2026-12-01
-        "11_certified_robustness": (50, 17),  # 2026-12-01
-        "12_open_problems_and_faq": (99, 0),
+        "00_setup_and_tour": 12,
+        "01_neural_network_basics": 65,  # 69 s from an empty cache, of which the MLP 4 s
+        "02_convolutional_classifiers": 16,  # 22 s from an empty cache, of which the CNN 6 s
+        "03_generative_adversarial_networks": 36,
+        "04_gan_training_dynamics": 170,  # 2026-12-01
+        "05_the_classic_tf1_gan_snippet": 17,
+        "06_adversarial_examples_fgsm": 14,
+        "07_pgd_attacks": 20,
+        "08_adversarial_training": 163,
+        "09_evaluating_robustness": 80,  # estimated, see above
+        "10_black_box_and_transfer_attacks": 49,  # 2026-12-01
+        "11_certified_robustness": 50,  # 2026-12-01
+        "12_open_problems_and_faq": 99,
     },
     "standard": {
-        "00_setup_and_tour": (12, 0),
-        "01_neural_network_basics": (111, 0),
-        "02_convolutional_classifiers": (124, 443),
-        "03_generative_adversarial_networks": (57, 978),  # 2026-11-30, 6 epochs at 5e-4 (README §)
-        "04_gan_training_dynamics": (267, 384),  # 2026-12-01; dcgan_sn trained next to other jobs
-        "05_the_classic_tf1_gan_snippet": (15, 0),
-        "06_adversarial_examples_fgsm": (22, 0),
-        "07_pgd_attacks": (210, 0),
-        "08_adversarial_training": (1090, 801),  # 2026-12-01 (README's course map, †); training 2026-11-30
-        "09_evaluating_robustness": (879, 0),  # 2026-12-01, after 08 (its evaluation cache)
-        "10_black_box_and_transfer_attacks": (114, 713),  # 2026-12-01 (¶; training next to a CI job)
-        "11_certified_robustness": (238, 666),  # 2026-12-01 (README's course map, ¶)
-        "12_open_problems_and_faq": (108, 0),
+        "00_setup_and_tour": 12,
+        "01_neural_network_basics": 86,  # 111 s from an empty cache, of which the MLP 25 s
+        "02_convolutional_classifiers": 124,  # 567 s from an empty cache, of which the CNN 443 s
+        "03_generative_adversarial_networks": 57,  # 2026-11-30, 6 epochs at 5e-4 (README §)
+        "04_gan_training_dynamics": 267,  # 2026-12-01
+        "05_the_classic_tf1_gan_snippet": 15,
+        "06_adversarial_examples_fgsm": 22,
+        "07_pgd_attacks": 210,
+        "08_adversarial_training": 1090,  # 2026-12-01 (README's course map, †)
+        "09_evaluating_robustness": 879,  # 2026-12-01, after 08 (its evaluation cache)
+        "10_black_box_and_transfer_attacks": 114,  # 2026-12-01 (¶)
+        "11_certified_robustness": 238,  # 2026-12-01 (README's course map, ¶)
+        "12_open_problems_and_faq": 108,
     },
 }
-#: The cached models (:data:`course_utils.zoo.MODELS`) that a notebook trains when they are missing:
-#: its "extra on the first run" above.
+#: Seconds to train each cached model (:data:`course_utils.zoo.MODELS`) once on the reference machine.
+#: ``standard``: the README course map's first-run figures (``cnn_next_seed`` is ``cnn`` from another
+#: seed: the same work; it took 713 s next to a CI job). ``quick``: ``python -m course_utils pretrain
+#: --profile quick`` from an empty cache on 2026-12-01.
+TRAINING_SECONDS = {
+    "quick": {
+        "mlp": 4,
+        "cnn": 6,
+        "dcgan": 29,
+        "dcgan_conditional": 36,
+        "dcgan_sn": 30,
+        "cnn_pgd": 8,
+        "cnn_fast": 8,
+        "cnn_next_seed": 5,
+        "mlp_ibp": 7,
+        "cnn_noise": 5,
+    },
+    "standard": {
+        "mlp": 25,
+        "cnn": 443,
+        "dcgan": 572,  # trained next to three other jobs (README §)
+        "dcgan_conditional": 406,
+        "dcgan_sn": 384,  # next to other jobs
+        "cnn_pgd": 495,  # 2026-11-30
+        "cnn_fast": 306,
+        "cnn_next_seed": 443,
+        "mlp_ibp": 153,
+        "cnn_noise": 513,
+    },
+}
+#: The cached models each notebook loads, in the order it loads them. A model missing from the cache
+#: is trained by the first notebook (in course order) that loads it.
 NOTEBOOK_MODELS = {
+    "01_neural_network_basics": ("mlp",),
     "02_convolutional_classifiers": ("cnn",),
-    "03_generative_adversarial_networks": ("dcgan", "dcgan_conditional"),
-    "04_gan_training_dynamics": ("dcgan", "dcgan_sn"),
-    "08_adversarial_training": ("cnn_pgd", "cnn_fast"),
-    "10_black_box_and_transfer_attacks": ("cnn_next_seed",),
-    "11_certified_robustness": ("mlp_ibp", "cnn_noise"),
+    "03_generative_adversarial_networks": ("cnn", "dcgan", "dcgan_conditional"),
+    "04_gan_training_dynamics": ("cnn", "dcgan", "dcgan_sn"),
+    "05_the_classic_tf1_gan_snippet": ("dcgan",),
+    "06_adversarial_examples_fgsm": ("cnn",),
+    "07_pgd_attacks": ("cnn",),
+    "08_adversarial_training": ("cnn", "cnn_pgd", "cnn_fast"),
+    "09_evaluating_robustness": ("cnn", "cnn_pgd", "cnn_fast"),
+    "10_black_box_and_transfer_attacks": ("mlp", "cnn", "cnn_next_seed", "cnn_pgd"),
+    "11_certified_robustness": ("mlp", "cnn", "cnn_pgd", "mlp_ibp", "cnn_noise"),
+    "12_open_problems_and_faq": ("cnn", "cnn_pgd"),
 }
 #: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds),
 #: from ``benchmarks/results/at_standard/results.json`` (``step_seconds.natural``).
@@ -213,15 +250,39 @@ def speed_sentence(seconds: float) -> str:
     )
 
 
-def estimate_minutes(profile_name: str, speed_factor: float) -> dict[str, tuple[float, float]] | None:
-    """``{notebook: (minutes with cached models, extra minutes on the first run)}`` on a machine
-    ``speed_factor`` times slower than the reference one; ``None`` without reference timings."""
+def training_plan(profile_name: str, missing=None) -> dict[str, list[str]]:
+    """``{notebook: [models it trains]}`` when the notebooks run in course order: each model in
+    ``missing`` (default: every model, an empty cache) is trained by the first notebook that loads it."""
+    to_train = set(TRAINING_SECONDS.get(profile_name, {})) if missing is None else set(missing)
+    plan = {}
+    for notebook in REFERENCE_SECONDS.get(profile_name, {}):
+        plan[notebook] = [m for m in NOTEBOOK_MODELS.get(notebook, ()) if m in to_train]
+        to_train -= set(plan[notebook])
+    return plan
+
+
+def first_run_seconds(profile_name: str, notebook: str) -> float:
+    """What a first run of the course (empty cache, notebooks in order) adds to ``notebook``'s time
+    on the reference machine: the training of the models it is the first to load."""
+    seconds = TRAINING_SECONDS.get(profile_name, {})
+    return float(sum(seconds[m] for m in training_plan(profile_name).get(notebook, ())))
+
+
+def estimate_minutes(
+    profile_name: str, speed_factor: float, missing=None
+) -> dict[str, tuple[float, float, list[str]]] | None:
+    """``{notebook: (minutes with its models cached, minutes of training first, models trained)}`` on
+    a machine ``speed_factor`` times slower than the reference one, when the notebooks run in order
+    and the models in ``missing`` (default: all) are not cached yet; ``None`` without reference
+    timings."""
     reference = REFERENCE_SECONDS.get(profile_name)
     if reference is None:
         return None
+    seconds = TRAINING_SECONDS[profile_name]
+    plan = training_plan(profile_name, missing)
     return {
-        nb: (cached * speed_factor / 60, first * speed_factor / 60)
-        for nb, (cached, first) in reference.items()
+        nb: (cached * speed_factor / 60, sum(seconds[m] for m in plan[nb]) * speed_factor / 60, plan[nb])
+        for nb, cached in reference.items()
     }
 
 
@@ -251,16 +312,16 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
         seconds = step_seconds()
         factor = seconds / REFERENCE_STEP_SECONDS
         print("\n" + speed_sentence(seconds), file=out)
-        minutes = estimate_minutes(profile.name, factor)
+        missing = [name for name, cached in status.items() if not cached]
+        minutes = estimate_minutes(profile.name, factor, missing)
         if minutes is None:
             print(f"No reference timings for the {profile.name!r} profile: it is meant for a GPU.", file=out)
         else:
             print(f"Estimated minutes per notebook ({profile.name}, with the models cached now):", file=out)
             total = 0.0
-            for notebook, (cached, first) in minutes.items():
-                to_train = _to_train(notebook, status)
-                note = f"  (trains {', '.join(to_train)} first)" if to_train and first else ""
-                minutes_here = cached + first if to_train else cached
+            for notebook, (cached, training, to_train) in minutes.items():
+                note = f"  (trains {', '.join(to_train)} first)" if to_train else ""
+                minutes_here = cached + training
                 total += minutes_here
                 print(f"  {notebook:38s} {minutes_here:6.1f}{note}", file=out)
             print(f"  {'all of them':38s} {total:6.1f}", file=out)
@@ -272,11 +333,6 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
     problems = [c for c in checks if not c.ok]
     print(f"\n{len(problems)} problem(s)." if problems else "\nReady.", file=out)
     return 1 if problems else 0
-
-
-def _to_train(notebook: str, status: dict[str, bool]) -> list[str]:
-    """The models ``notebook`` trains first, given the cache ``status``."""
-    return [m for m in NOTEBOOK_MODELS.get(notebook, ()) if not status.get(m, True)]
 
 
 def repo_notebooks() -> list[Path]:

@@ -111,7 +111,8 @@ def test_the_cache_line_and_the_estimates_follow_what_is_cached(tmp_path, monkey
     out = io.StringIO()
     doctor.run("standard", out=out)
     text = out.getvalue()
-    cached, first = doctor.REFERENCE_SECONDS["standard"]["08_adversarial_training"]
+    cached = doctor.REFERENCE_SECONDS["standard"]["08_adversarial_training"]
+    first = doctor.TRAINING_SECONDS["standard"]["cnn_pgd"] + doctor.TRAINING_SECONDS["standard"]["cnn_fast"]
     assert f"{(cached + first) / 60:6.1f}  (trains cnn_pgd, cnn_fast first)" in text
     # with every model cached, the notebook's time is the one without training
     monkeypatch.setattr(doctor, "cached_models", lambda p: dict.fromkeys(zoo.MODELS, True))
@@ -119,3 +120,30 @@ def test_the_cache_line_and_the_estimates_follow_what_is_cached(tmp_path, monkey
     doctor.run("standard", out=out)
     assert re.search(rf"08_adversarial_training +{cached / 60:.1f}\n", out.getvalue())
     assert set().union(*doctor.NOTEBOOK_MODELS.values()) <= set(zoo.MODELS)
+    # with only the CNN cached, the DCGANs' training is charged to 03, the first notebook to load them
+    monkeypatch.setattr(doctor, "cached_models", lambda p: {m: m == "cnn" for m in zoo.MODELS})
+    out = io.StringIO()
+    doctor.run("standard", out=out)
+    assert re.search(
+        r"03_generative_adversarial_networks .*\(trains dcgan, dcgan_conditional first\)", out.getvalue()
+    )
+
+
+def test_each_missing_model_is_trained_once_by_the_first_notebook_that_loads_it():
+    for profile in ("quick", "standard"):
+        assert set(doctor.TRAINING_SECONDS[profile]) == set(zoo.MODELS)  # a time for every model
+        plan = doctor.training_plan(profile)
+        trained = [m for models in plan.values() for m in models]
+        assert sorted(trained) == sorted(zoo.MODELS)  # every model once, from an empty cache
+    plan = doctor.training_plan("standard")
+    assert plan["02_convolutional_classifiers"] == ["cnn"] and plan["08_adversarial_training"] == [
+        "cnn_pgd",
+        "cnn_fast",
+    ]
+    assert plan["09_evaluating_robustness"] == [] and plan["05_the_classic_tf1_gan_snippet"] == []
+    only = doctor.training_plan("standard", missing=["dcgan"])  # the rest cached
+    assert {nb: m for nb, m in only.items() if m} == {"03_generative_adversarial_networks": ["dcgan"]}
+    assert doctor.first_run_seconds("standard", "08_adversarial_training") == (
+        doctor.TRAINING_SECONDS["standard"]["cnn_pgd"] + doctor.TRAINING_SECONDS["standard"]["cnn_fast"]
+    )
+    assert doctor.first_run_seconds("full", "08_adversarial_training") == 0

@@ -60,16 +60,19 @@ def test_tensorflow_start_up_logs_are_removed_and_nothing_else():
 def test_each_notebook_is_announced_with_its_expected_time(monkeypatch):
     from course_utils import doctor
 
-    cached, first = doctor.REFERENCE_SECONDS["standard"]["08_adversarial_training"]
+    cached = doctor.REFERENCE_SECONDS["standard"]["08_adversarial_training"]
+    first = sum(doctor.TRAINING_SECONDS["standard"][m] for m in ("cnn_pgd", "cnn_fast"))  # 08 trains these
     text = run_course.expected_time("standard", "08_adversarial_training")
     assert f"about {cached / 60:.0f} min" in text and f"{(cached + first) / 60:.0f} min if it trains" in text
-    cached, first = doctor.REFERENCE_SECONDS["quick"]["06_adversarial_examples_fgsm"]
-    assert first == 0 and run_course.expected_time("quick", "06_adversarial_examples_fgsm") == (
+    cached = doctor.REFERENCE_SECONDS["quick"]["06_adversarial_examples_fgsm"]  # its CNN: trained by 02
+    assert run_course.expected_time("quick", "06_adversarial_examples_fgsm") == (
         f"about {cached:.0f} s on the reference 2-core CPU"
     )
     assert run_course.expected_time("full", "08_adversarial_training") == ""  # no reference: say nothing
     # training that does not change the rounded minutes is not announced as a second time
-    monkeypatch.setitem(doctor.REFERENCE_SECONDS["quick"], "08_adversarial_training", (163, 34))
+    monkeypatch.setitem(doctor.REFERENCE_SECONDS["quick"], "08_adversarial_training", 163)
+    monkeypatch.setitem(doctor.TRAINING_SECONDS["quick"], "cnn_pgd", 20)
+    monkeypatch.setitem(doctor.TRAINING_SECONDS["quick"], "cnn_fast", 14)
     assert run_course.expected_time("quick", "08_adversarial_training") == (
         "about 3 min on the reference 2-core CPU"
     )

@@ -212,9 +212,10 @@ def expected_time(profile: str, stem: str) -> str:
     "about 2 min, or 14 min if it trains its models first" (empty when there is no reference)."""
     from course_utils import doctor
 
-    cached, first = doctor.REFERENCE_SECONDS.get(profile, {}).get(stem, (None, 0))
+    cached = doctor.REFERENCE_SECONDS.get(profile, {}).get(stem)
     if cached is None:
         return ""
+    first = doctor.first_run_seconds(profile, stem)
 
     def minutes(seconds):
         return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
