@@ -158,15 +158,7 @@ def time_training_steps(
                     step(xb, yb)
 
             runners[f"{name} (hand-written)"] = loop
-    for run in runners.values():
-        run()  # warm-up: tracing and first-call costs
-    seconds = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            seconds[name].append((time.perf_counter() - start) / batches)
-    return {name: float(np.median(values)) for name, values in seconds.items()}
+    return _interleaved(runners, repeats, per=batches)
 
 
 def time_input_gradients(
@@ -215,12 +207,19 @@ def time_input_gradients(
                 gradient(xb, yb).numpy()  # .numpy(): wait for the result, as an attack does
 
         runners[name] = run
+    return _interleaved(runners, repeats, per=n)
+
+
+def _interleaved(runners: dict, repeats: int, *, per: int) -> dict[str, float]:
+    """Run each of ``runners`` once to warm up (tracing, first-call costs), then ``repeats`` rounds
+    of all of them in turn, so that a noisy machine slows each alike; ``{name: median seconds of one
+    run / per}``."""
     for run in runners.values():
-        run()  # warm-up: tracing
+        run()
     seconds = {name: [] for name in runners}
     for _ in range(repeats):
         for name, run in runners.items():
             start = time.perf_counter()
             run()
-            seconds[name].append((time.perf_counter() - start) / n)
+            seconds[name].append((time.perf_counter() - start) / per)
     return {name: float(np.median(values)) for name, values in seconds.items()}
