@@ -5,7 +5,8 @@
 
 ``pretrain`` trains the course's models into the cache ahead of time (before a class, or in the
 background while you read), so that the notebooks load them in seconds. Models already in the
-cache are only loaded.
+cache are only loaded. It first says which models it will train and how long each took on the
+reference 2-core CPU.
 
 ``doctor`` checks this machine for the course (versions, device, profile, data, model cache) and
 estimates each notebook's running time from a short speed measurement.
@@ -19,6 +20,27 @@ import sys
 import time
 
 
+def training_plan_line(profile_name: str, to_train: list[str]) -> str:
+    """One line saying how long training ``to_train`` took on the reference machine, e.g. "To train:
+    cnn_pgd (about 8 min), cnn_fast (about 5 min); about 13 min in all on the reference 2-core CPU
+    ..."; empty when nothing is to be trained or there is no reference for the profile."""
+    from course_utils import doctor
+
+    seconds = doctor.TRAINING_SECONDS.get(profile_name, {})
+    if not to_train or not all(m in seconds for m in to_train):
+        return ""
+
+    def about(s):
+        return f"about {s / 60:.0f} min" if s >= 90 else f"about {s:.0f} s"
+
+    parts = ", ".join(f"{m} ({about(seconds[m])})" for m in to_train)
+    total = sum(seconds[m] for m in to_train)
+    return (
+        f"To train: {parts}; {about(total)} in all on the reference 2-core CPU "
+        "(`python -m course_utils doctor` says how fast this machine is)."
+    )
+
+
 def pretrain(args) -> int:
     from course_utils import config, zoo
 
@@ -29,6 +51,10 @@ def pretrain(args) -> int:
         return 2
     profile = config.get_profile(args.profile)
     print(f"profile {profile.name}: {', '.join(args.models)} | {config.device_summary()}", flush=True)
+    status = zoo.cache_status(profile)
+    plan = training_plan_line(profile.name, [m for m in args.models if not status[m]])
+    if plan:
+        print(plan, flush=True)
     for name in args.models:
         start = time.perf_counter()
         _, record = zoo.MODELS[name](profile)

@@ -18,10 +18,28 @@ def test_pretrain_rejects_unknown_models_and_lists_the_valid_ones(capsys):
 def test_pretrain_trains_into_the_cache_then_loads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     assert cli.main(["pretrain", "--profile", "quick", "mlp"]) == 0
-    assert "mlp: trained" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mlp: trained" in out and "To train: mlp (about " in out  # announced with its reference time
     assert len(list(tmp_path.glob("mlp-*.keras"))) == 1
     assert cli.main(["pretrain", "--profile", "quick", "mlp"]) == 0
-    assert "mlp: loaded from the cache" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mlp: loaded from the cache" in out and "To train" not in out  # nothing left to train
+
+
+def test_the_training_plan_line_adds_up_the_reference_times():
+    from course_utils import doctor
+
+    line = cli.training_plan_line("standard", ["cnn_pgd", "cnn_fast"])
+    pgd, fast = (
+        doctor.TRAINING_SECONDS["standard"]["cnn_pgd"],
+        doctor.TRAINING_SECONDS["standard"]["cnn_fast"],
+    )
+    assert line.startswith(
+        f"To train: cnn_pgd (about {pgd / 60:.0f} min), cnn_fast (about {fast / 60:.0f} min);"
+    )
+    assert f"about {(pgd + fast) / 60:.0f} min in all" in line
+    assert cli.training_plan_line("quick", ["mlp"]).startswith("To train: mlp (about 4 s)")
+    assert cli.training_plan_line("standard", []) == "" and cli.training_plan_line("full", ["cnn"]) == ""
 
 
 @pytest.mark.slow
