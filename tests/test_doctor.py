@@ -147,3 +147,38 @@ def test_each_missing_model_is_trained_once_by_the_first_notebook_that_loads_it(
         doctor.TRAINING_SECONDS["standard"]["cnn_pgd"] + doctor.TRAINING_SECONDS["standard"]["cnn_fast"]
     )
     assert doctor.first_run_seconds("full", "08_adversarial_training") == 0
+
+
+def _models_loaded_by(notebook) -> set[str]:
+    """The cached models a notebook's code cells load, read from its ``zoo.<function>`` calls."""
+    import json
+
+    by_function = {"mlp": "mlp", "robust_cnn": "cnn_pgd", "fast_robust_cnn": "cnn_fast", "ibp_mlp": "mlp_ibp",
+                   "noise_cnn": "cnn_noise"}  # fmt: skip
+    found = set()
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        # calls, zoo.cnn(profile, seed=SEED), and references, {"PGD-AT": zoo.robust_cnn, ...}
+        for function, args in re.findall(r"zoo\.(\w+)(\([^)]*\))?", "".join(cell["source"])):
+            if function == "cnn":
+                found.add("cnn_next_seed" if "SEED + 1" in args else "cnn")
+            elif function == "dcgan":
+                kind = (
+                    "conditional" if "conditional=True" in args else "sn" if "spectral_norm" in args else ""
+                )
+                found.add(f"dcgan_{kind}" if kind else "dcgan")
+            elif function in by_function:
+                found.add(by_function[function])
+    return found
+
+
+def test_notebook_models_lists_what_each_notebook_loads():
+    """The doctor's estimates are only right if NOTEBOOK_MODELS follows the notebooks (05 and 10-12
+    once listed only part of what they load)."""
+    notebooks = doctor.repo_notebooks()
+    assert len(notebooks) >= 13
+    for notebook in notebooks:
+        assert _models_loaded_by(notebook) == set(doctor.NOTEBOOK_MODELS.get(notebook.stem, ())), (
+            notebook.stem
+        )
