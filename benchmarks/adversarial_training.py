@@ -61,7 +61,9 @@ import csv
 import json
 import os
 import platform
+import shlex
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -108,6 +110,33 @@ METHODS = {"pgd_at": "pgd", "fgsm_rs": "fgsm_rs", "trades": "trades"}
 def schedule(name, profile):
     """``train_adversarial``'s method, steps and schedule for model ``name`` under ``profile``."""
     return profile.fast_at_settings() if name == "fast" else profile.at_settings(METHODS[name])
+
+
+def method_key(name, profile):
+    """The name model ``name``'s training step is timed under (``"natural"``, ``"pgd2"``, ...)."""
+    return "natural" if name == "natural" else timing.method_key(schedule(name, profile))
+
+
+def step_seconds(profile, args, x_fit, y_fit, reference=False):
+    """Seconds per training batch of natural training and of each named model's method, measured
+    side by side with the profile's CNN (:func:`course_utils.timing.time_training_steps`); with
+    ``reference``, each next to its hand-written step."""
+    methods = {"natural": None}
+    for name in args.models:
+        if name != "natural":
+            settings = schedule(name, profile)
+            methods[method_key(name, profile)] = {"method": settings["method"], "steps": settings["steps"]}
+    batches = min(args.cost_batches, len(x_fit) // profile.batch_size)  # quick has 5,000 images
+    print(
+        f"== step cost: {', '.join(methods)}, {batches} batches, {args.cost_repeats} repeats, interleaved"
+        + (", each next to a hand-written step" if reference else ""),
+        flush=True,
+    )
+    return timing.time_training_steps(
+        lambda: zoo.cnn_architecture(profile, seed=args.seed), x_fit, y_fit, methods=methods, eps=args.eps,
+        batches=batches, batch_size=profile.batch_size, repeats=args.cost_repeats, seed=args.seed,
+        reference=reference,
+    )  # fmt: skip
 
 
 TRAINING_KEYS = ("train_seconds", "epochs_run", "median_epoch_seconds", "history")
@@ -202,13 +231,7 @@ REFERENCE_MODEL = {
 }
 
 
-def argv_used(args):
-    """The command-line arguments of an ``--estimate`` run, for its record."""
-    return [f"--profile {args.profile}", f"--out {args.out}", "--models", *args.models, "--estimate",
-            f"--cost-batches {args.cost_batches}", f"--cost-repeats {args.cost_repeats}"]  # fmt: skip
-
-
-def estimate(profile, args, x_fit, y_fit, x_test, y_test):
+def estimate(profile, args, x_fit, y_fit, x_test, y_test, command):
     """Project the hours of this run on this machine, training nothing: training from the step costs
     measured here side by side, times the reference run's whole epoch over its steps; evaluation
     from the committed ``standard`` run's attack times (:data:`REFERENCE_RUN`), scaled by the cost
@@ -216,18 +239,7 @@ def estimate(profile, args, x_fit, y_fit, x_test, y_test):
     side), by the AutoAttack budget, and by the test images. The evaluation figure assumes that as
     many images survive each attack as in the reference run (a more robust model keeps more images
     under attack, and costs more)."""
-    names = list(args.models)
-    methods = {"natural": None}
-    for name in names:
-        if name != "natural":
-            settings = schedule(name, profile)
-            methods[timing.method_key(settings)] = {"method": settings["method"], "steps": settings["steps"]}
-    batches = min(args.cost_batches, len(x_fit) // profile.batch_size)
-    print(f"== step cost: {', '.join(methods)}, {batches} batches, {args.cost_repeats} repeats", flush=True)
-    step = timing.time_training_steps(
-        lambda: zoo.cnn_architecture(profile, seed=args.seed), x_fit, y_fit, methods=methods, eps=args.eps,
-        batches=batches, batch_size=profile.batch_size, repeats=args.cost_repeats, seed=args.seed,
-    )  # fmt: skip
+    step = step_seconds(profile, args, x_fit, y_fit)
     standard = config.get_profile("standard")
     print("== one input gradient: this profile's CNN against the standard CNN", flush=True)
     grad = timing.time_input_gradients(
@@ -251,14 +263,14 @@ def estimate(profile, args, x_fit, y_fit, x_test, y_test):
     per_epoch = -(-len(x_fit) // profile.batch_size)
     ref_batches = -(-reference["train_images"] // standard.batch_size)
     rows = {}
-    for name in names:
-        key = "natural" if name == "natural" else timing.method_key(schedule(name, profile))
+    for name in args.models:
+        key = method_key(name, profile)
         epochs = profile.cnn_epochs if name == "natural" else schedule(name, profile)["epochs"]
         ref_name = REFERENCE_MODEL[name]
         ref = reference["models"][ref_name]
         # A whole epoch costs more than its training steps (the validation pass, the guard): the
         # reference run's median epoch over its steps' measured cost.
-        ref_key = "natural" if ref_name == "natural" else timing.method_key(schedule(ref_name, standard))
+        ref_key = method_key(ref_name, standard)
         epoch_factor = ref["median_epoch_seconds"] / (ref_batches * reference["step_seconds"][ref_key])
         attack_seconds = sum(v for k, v in ref["eval_seconds"].items() if k != "autoattack")
         for stage in ref["autoattack_stages"]:
@@ -298,7 +310,7 @@ def estimate(profile, args, x_fit, y_fit, x_test, y_test):
         f"{config.device_summary()}", "step_seconds": step, "input_gradient_seconds": grad,
         "autoattack": version.name, "reference_run": str(REFERENCE_RUN.relative_to(Path(__file__).parent)),
         "models": rows, "total_hours": total, "date": time.strftime("%Y-%m-%d"),
-        "command": "python benchmarks/adversarial_training.py " + " ".join(argv_used(args)),
+        "command": command,
     }  # fmt: skip
     path = args.out / "estimate.json"
     path.write_text(json.dumps(record, indent=1) + "\n")
@@ -344,6 +356,7 @@ def main(argv=None):
         action="store_true",
         help="train nothing: measure step costs here and project the run's training and evaluation hours",
     )
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
 
     profile = config.get_profile(args.profile)
@@ -366,7 +379,15 @@ def main(argv=None):
         flush=True,
     )
     if args.estimate:
-        estimate(profile, args, x_fit, y_fit, x_test, y_test)
+        estimate(
+            profile,
+            args,
+            x_fit,
+            y_fit,
+            x_test,
+            y_test,
+            f"python benchmarks/{Path(__file__).name} {shlex.join(argv)}",
+        )
         return
     for name in args.models:
         record = results["models"].get(name, {})
@@ -403,22 +424,7 @@ def main(argv=None):
     if args.train_only:
         return
 
-    trained = [name for name in args.models if name != "natural"]
-    methods = {"natural": None}
-    for name in trained:
-        settings = schedule(name, profile)
-        methods[timing.method_key(settings)] = {"method": settings["method"], "steps": settings["steps"]}
-    args.cost_batches = min(args.cost_batches, len(x_fit) // profile.batch_size)  # quick has 5,000 images
-    print(
-        f"== step cost: {', '.join(methods)}, {args.cost_batches} batches, {args.cost_repeats} repeats, "
-        "interleaved, each next to a hand-written step",
-        flush=True,
-    )
-    seconds = timing.time_training_steps(
-        lambda: zoo.cnn_architecture(profile, seed=args.seed), x_fit, y_fit, methods=methods, eps=args.eps,
-        batches=args.cost_batches, batch_size=profile.batch_size, repeats=args.cost_repeats, seed=args.seed,
-        reference=True,
-    )  # fmt: skip
+    seconds = step_seconds(profile, args, x_fit, y_fit, reference=True)
     results["step_seconds"] = seconds
     cost = {name: s / seconds["natural"] for name, s in seconds.items() if "hand-written" not in name}
     results["step_cost_in_natural_steps"] = cost
@@ -451,7 +457,7 @@ def main(argv=None):
         if name == "natural":
             natural_epochs[name] = float(m.get("epochs_run", profile.cnn_epochs))
         else:
-            key = timing.method_key(schedule(name, profile))
+            key = method_key(name, profile)
             if key in cost:
                 natural_epochs[name] = m.get("epochs_run", 0) * cost[key]
         if "clean" not in m:
