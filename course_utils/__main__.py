@@ -29,14 +29,10 @@ def training_plan_line(profile_name: str, to_train: list[str]) -> str:
     seconds = doctor.TRAINING_SECONDS.get(profile_name, {})
     if not to_train or not all(m in seconds for m in to_train):
         return ""
-
-    def about(s):
-        return f"about {s / 60:.0f} min" if s >= 90 else f"about {s:.0f} s"
-
-    parts = ", ".join(f"{m} ({about(seconds[m])})" for m in to_train)
+    parts = ", ".join(f"{m} (about {doctor.duration(seconds[m])})" for m in to_train)
     total = sum(seconds[m] for m in to_train)
     return (
-        f"To train: {parts}; {about(total)} in all on the reference 2-core CPU "
+        f"To train: {parts}; about {doctor.duration(total)} in all on the reference 2-core CPU "
         "(`python -m course_utils doctor` says how fast this machine is)."
     )
 

@@ -250,6 +250,11 @@ def speed_sentence(seconds: float) -> str:
     )
 
 
+def duration(seconds: float) -> str:
+    """A time as people say it: ``"45 s"`` below 90 seconds, else whole minutes, ``"8 min"``."""
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def training_plan(profile_name: str, missing=None) -> dict[str, list[str]]:
     """``{notebook: [models it trains]}`` when the notebooks run in course order: each model in
     ``missing`` (default: every model, an empty cache) is trained by the first notebook that loads it."""

@@ -216,13 +216,9 @@ def expected_time(profile: str, stem: str) -> str:
     if cached is None:
         return ""
     first = doctor.first_run_seconds(profile, stem)
-
-    def minutes(seconds):
-        return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-    text = f"about {minutes(cached)}"
-    if first and minutes(cached + first) != minutes(cached):
-        text += f", or {minutes(cached + first)} if it trains its models first"
+    text = f"about {doctor.duration(cached)}"
+    if first and doctor.duration(cached + first) != doctor.duration(cached):
+        text += f", or {doctor.duration(cached + first)} if it trains its models first"
     return text + " on the reference 2-core CPU"
 
 
