@@ -26,6 +26,10 @@ import numpy as np
 PROFILE_ENV_VAR = "COURSE_PROFILE"
 CACHE_ENV_VAR = "COURSE_CACHE_DIR"
 DEFAULT_SEED = 42
+# The Python versions the course supports: the oldest and the newest minor version, both included.
+# pyproject.toml's requires-python says the same (tests/test_environment.py holds them together);
+# TensorFlow 2.21 has wheels for exactly these.
+SUPPORTED_PYTHON = ((3, 11), (3, 13))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,6 +269,37 @@ PROFILES: dict[str, Profile] = {
         gan_fid_images=5_000,
     ),
 }
+
+
+def python_supported(version: tuple[int, ...] | None = None) -> bool:
+    """True when ``version`` (default: the running Python's) is within :data:`SUPPORTED_PYTHON`."""
+    import sys
+
+    major_minor = tuple((version or sys.version_info)[:2])
+    return SUPPORTED_PYTHON[0] <= major_minor <= SUPPORTED_PYTHON[1]
+
+
+def supported_python_text() -> str:
+    """The supported range in words, e.g. ``"Python 3.11 to 3.13"``."""
+    (a, b), (c, d) = SUPPORTED_PYTHON
+    return f"Python {a}.{b} to {c}.{d}"
+
+
+def check_python() -> str:
+    """Return the running Python's version if the course supports it.
+
+    Raises:
+        RuntimeError: outside :data:`SUPPORTED_PYTHON`, saying which versions to use.
+    """
+    import platform
+
+    if not python_supported():
+        raise RuntimeError(
+            f"This is Python {platform.python_version()}; the course needs {supported_python_text()} "
+            "(TensorFlow 2.21 has wheels for those). Create the environment with one of them, "
+            "e.g. `make venv PYTHON=python3.12`."
+        )
+    return platform.python_version()
 
 
 def gpu_available() -> bool:

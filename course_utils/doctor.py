@@ -137,7 +137,7 @@ def tensorflow_build() -> str:
 
 
 def check_versions() -> list[Check]:
-    """Python 3.11-3.13, TensorFlow 2, Keras 3 on the TensorFlow backend, oneDNN kernels requested."""
+    """Python in ``config.SUPPORTED_PYTHON``, TensorFlow 2, Keras 3 on TensorFlow, oneDNN kernels requested."""
     import keras
     import tensorflow as tf
 
@@ -145,8 +145,8 @@ def check_versions() -> list[Check]:
         Check(
             "Python",
             platform.python_version(),
-            (3, 11) <= sys.version_info[:2] <= (3, 13),
-            "use Python 3.11 to 3.13, for which TensorFlow 2.21 has wheels (see README)",
+            config.python_supported(),
+            f"use {config.supported_python_text()}, for which TensorFlow 2.21 has wheels (see README)",
         ),
         Check(
             "TensorFlow",

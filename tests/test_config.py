@@ -172,3 +172,14 @@ def test_fast_model_settings_follow_the_adversarial_schedule_unless_set():
     fast = standard.fast_at_settings()
     assert fast["epochs"] == standard.fast_at_epochs < standard.at_schedule_settings()["epochs"]
     assert fast["learning_rate"] == standard.at_learning_rate and fast["schedule"] == standard.at_schedule
+
+
+def test_check_python_names_the_supported_range(monkeypatch):
+    import sys
+
+    assert config.python_supported((3, 11)) and config.python_supported((3, 13))
+    assert not config.python_supported((3, 10)) and not config.python_supported((3, 14))
+    assert config.check_python() == ".".join(map(str, sys.version_info[:3]))
+    monkeypatch.setattr(sys, "version_info", (3, 10, 4, "final", 0))
+    with pytest.raises(RuntimeError, match=r"needs Python 3\.11 to 3\.13.*make venv PYTHON="):
+        config.check_python()

@@ -71,3 +71,35 @@ def test_one_tensorflow_build_at_a_time():
     assert [Requirement(r).name for r in extras["cpu"] if Requirement(r).marker.evaluate(linux)] == [
         "tensorflow-cpu"
     ]
+
+
+def test_supported_python_is_pyprojects_range():
+    """config.SUPPORTED_PYTHON (what notebook 00 and doctor check) admits exactly the minor versions that
+    pyproject.toml's requires-python admits."""
+    from packaging.specifiers import SpecifierSet
+
+    from course_utils import config
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    supported = SpecifierSet(project["requires-python"])
+    for minor in range(6, 20):
+        assert (f"3.{minor}.0" in supported) == config.python_supported((3, minor)), f"Python 3.{minor}"
+
+
+def test_no_version_statement_outside_the_range():
+    """Every 'Python 3.N' a user reads (README, environment.yml, notebooks, the package's messages) names a
+    supported version, and no notebook tests the interpreter's version by hand (config.check_python does)."""
+    from course_utils import config
+
+    (_, low), (_, high) = config.SUPPORTED_PYTHON
+    files = [ROOT / "README.md", ROOT / "environment.yml", *sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    files += sorted((ROOT / "course_utils").rglob("*.py"))
+    bad = []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"(?:Python|python=)\s?3\.(\d+)", text):
+            if not low <= int(match.group(1)) <= high:
+                bad.append(f"{path.relative_to(ROOT)}: {match.group(0)!r}")
+        if path.suffix == ".ipynb" and re.search(r"python_version_tuple|sys\.version_info", text):
+            bad.append(f"{path.relative_to(ROOT)}: checks the version by hand; call config.check_python()")
+    assert not bad, bad
