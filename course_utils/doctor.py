@@ -137,7 +137,7 @@ def tensorflow_build() -> str:
 
 
 def check_versions() -> list[Check]:
-    """Python in ``config.SUPPORTED_PYTHON``, TensorFlow 2, Keras 3 on TensorFlow, oneDNN kernels requested."""
+    """Python in ``config.SUPPORTED_PYTHON``, TensorFlow 2, Keras 3 on TensorFlow, oneDNN requested."""
     import keras
     import tensorflow as tf
 
