@@ -15,7 +15,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb notebooks/[0-9][0-9][a-z]_*.ipynb))
 # TensorFlow's CPU-only build, or the one with CUDA (pyproject.toml's `cpu` and `gpu` extras).
 TF_BUILD ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 
@@ -76,9 +76,10 @@ unit: $(STAMP)
 unit-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow"
 
-# Every notebook, in order, in the quick profile; deterministic results are checked by asserts in the cells.
+# Every notebook, in order, in the quick profile; deterministic results are checked by asserts in the cells,
+# and each notebook's figures against its reference run (notebooks/expected/, COURSE_CHECK_EXPECTED=1).
 nbval: $(STAMP)
-	COURSE_PROFILE=quick TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+	COURSE_PROFILE=quick COURSE_CHECK_EXPECTED=1 TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=1200 -p no:randomly $(NOTEBOOKS)
 
 lab: $(STAMP)

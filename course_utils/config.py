@@ -19,12 +19,14 @@ import contextlib
 import dataclasses
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 
 PROFILE_ENV_VAR = "COURSE_PROFILE"
 CACHE_ENV_VAR = "COURSE_CACHE_DIR"
+SEED_ENV_VAR = "COURSE_SEED"
 DEFAULT_SEED = 42
 # The Python versions the course supports: the oldest and the newest minor version, both included.
 # pyproject.toml's requires-python says the same (tests/test_environment.py holds them together);
@@ -347,6 +349,24 @@ def get_profile(name: str | None = None) -> Profile:
     return PROFILES[key]
 
 
+def course_seed() -> int:
+    """The notebooks' seed: ``$COURSE_SEED`` when set (to measure how much the figures move with the
+    seed), else :data:`DEFAULT_SEED`.
+
+    Raises:
+        ValueError: when ``$COURSE_SEED`` is not a non-negative integer, saying what to write.
+    """
+    text = os.environ.get(SEED_ENV_VAR, "").strip()
+    if not text:
+        return DEFAULT_SEED
+    if not text.isdigit():
+        raise ValueError(
+            f"${SEED_ENV_VAR} must be a non-negative integer such as 43, not {text!r} "
+            f"(or unset it for the course's seed, {DEFAULT_SEED})."
+        )
+    return int(text)
+
+
 def set_seed(seed: int = DEFAULT_SEED, *, deterministic_ops: bool = True) -> int:
     """Seed Python, NumPy, TensorFlow and Keras so that a run repeats exactly on the same machine.
 
@@ -435,6 +455,36 @@ def _restore_global_random_state(saved: dict) -> None:
         tf_config.enable_op_determinism()
     else:
         tf_config.disable_op_determinism()
+
+
+#: A course notebook's file name: two digits, an optional letter for an optional appendix (``08a``),
+#: an underscore and a name, e.g. ``08_adversarial_training.ipynb``, ``08a_choosing_a_schedule.ipynb``.
+NOTEBOOK_NAME = re.compile(r"^(\d\d[a-z]?)_\w+\.ipynb$")
+
+
+def course_notebooks(folder: Path | None = None) -> list[Path]:
+    """The course's notebooks in ``folder`` (default: the checkout's ``notebooks/``), in course order:
+    by number, an appendix right after its notebook (``08``, ``08a``, ``09``). Empty outside a
+    checkout."""
+    if folder is None:
+        root = repo_root()
+        if root is None:
+            return []
+        folder = root / "notebooks"
+    return sorted(p for p in Path(folder).glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
+
+
+def notebook_number(path_or_name) -> str:
+    """``"08a"`` for ``08a_choosing_a_schedule.ipynb`` (or its stem, or a path to it).
+
+    Raises:
+        ValueError: for a name that is not a course notebook's.
+    """
+    name = Path(path_or_name).name
+    match = NOTEBOOK_NAME.match(name if name.endswith(".ipynb") else f"{name}.ipynb")
+    if not match:
+        raise ValueError(f"{name!r} is not a course notebook's name (like 08_adversarial_training.ipynb).")
+    return match.group(1)
 
 
 def repo_root() -> Path | None:

@@ -342,5 +342,4 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
 
 def repo_notebooks() -> list[Path]:
     """The course's notebooks, when running from a checkout (for completeness checks)."""
-    root = config.repo_root()
-    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")) if root else []
+    return config.course_notebooks()

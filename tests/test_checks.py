@@ -499,3 +499,23 @@ def test_gan_step_check(capsys):
 
     assert not checks.check_gan_step(not_written)
     assert "Not written yet" in capsys.readouterr().out
+
+
+def test_flip_eps_check(capsys):
+    def flip_eps(w, b, x):
+        return abs(w @ x + b) / np.abs(w).sum()
+
+    assert checks.check_flip_eps(flip_eps)
+    mistakes = {
+        "L2 norm": lambda w, b, x: abs(w @ x + b) / np.linalg.norm(w),
+        "L∞ norm": lambda w, b, x: abs(w @ x + b) / np.abs(w).max(),
+        "without absolute values": lambda w, b, x: abs(w @ x + b) / abs(w.sum()),
+        "negative budget": lambda w, b, x: (w @ x + b) / np.abs(w).sum(),
+        "left out the bias": lambda w, b, x: abs(w @ x) / np.abs(w).sum(),
+        "multiplied": lambda w, b, x: abs(w @ x + b) * np.abs(w).sum(),
+        "Set the worst-case score": lambda w, b, x: 0.05,  # the first case's answer, hard-coded
+    }
+    for advice, wrong in mistakes.items():
+        capsys.readouterr()
+        assert not checks.check_flip_eps(wrong), advice
+        assert advice in capsys.readouterr().out, advice

@@ -183,3 +183,26 @@ def test_check_python_names_the_supported_range(monkeypatch):
     monkeypatch.setattr(sys, "version_info", (3, 10, 4, "final", 0))
     with pytest.raises(RuntimeError, match=r"needs Python 3\.11 to 3\.13.*make venv PYTHON="):
         config.check_python()
+
+
+def test_course_seed_reads_the_environment(monkeypatch):
+    monkeypatch.delenv(config.SEED_ENV_VAR, raising=False)
+    assert config.course_seed() == 42
+    monkeypatch.setenv(config.SEED_ENV_VAR, " 43 ")
+    assert config.course_seed() == 43
+    for bad in ("-1", "4.5", "forty"):
+        monkeypatch.setenv(config.SEED_ENV_VAR, bad)
+        with pytest.raises(ValueError, match="COURSE_SEED must be a non-negative integer"):
+            config.course_seed()
+
+
+def test_course_notebooks_puts_an_appendix_after_its_notebook(tmp_path):
+    names = ("09_b.ipynb", "08a_appendix.ipynb", "08_main.ipynb", "notes.ipynb", "8_x.ipynb", "10_c.ipynb")
+    for name in names:
+        (tmp_path / name).write_text("{}")
+    names = [p.name for p in config.course_notebooks(tmp_path)]
+    assert names == ["08_main.ipynb", "08a_appendix.ipynb", "09_b.ipynb", "10_c.ipynb"]
+    assert config.notebook_number("08a_appendix.ipynb") == "08a"
+    assert config.notebook_number(tmp_path / "10_c") == "10"
+    with pytest.raises(ValueError, match="not a course notebook"):
+        config.notebook_number("notes.ipynb")

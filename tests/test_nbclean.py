@@ -5,6 +5,8 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils import config
+
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("nbclean", ROOT / "tools" / "nbclean.py")
 nbclean = importlib.util.module_from_spec(spec)
@@ -55,6 +57,6 @@ def test_check_reports_a_dirty_notebook_and_cleaning_is_idempotent(tmp_path, cap
 
 
 def test_every_course_notebook_is_clean():
-    paths = sorted(str(p) for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = sorted(str(p) for p in config.course_notebooks(ROOT / "notebooks"))
     assert len(paths) >= 10
     assert nbclean.main(["--check", *paths]) == 0

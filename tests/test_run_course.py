@@ -7,6 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_utils import config
+
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("run_course", ROOT / "tools" / "run_course.py")
 run_course = importlib.util.module_from_spec(spec)
@@ -81,7 +83,7 @@ def test_each_notebook_is_announced_with_its_expected_time(monkeypatch):
 
 def test_the_course_map_page_has_topics_times_and_links(tmp_path):
     course_map = run_course.readme_course_map()
-    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(p.stem for p in config.course_notebooks(ROOT / "notebooks"))
     assert sorted(course_map) == notebooks  # the README's table lists every notebook, once
     html_dir = tmp_path / "html"
     html_dir.mkdir()

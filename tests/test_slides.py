@@ -6,6 +6,8 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils import config
+
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("build_slides", ROOT / "tools" / "build_slides.py")
 build_slides = importlib.util.module_from_spec(spec)
@@ -19,11 +21,13 @@ def test_slide_types_follow_the_headings():
     assert build_slides.slide_type(md("### 2.1 Part")) == "subslide"
     assert build_slides.slide_type(md("Some text")) == "-"
     assert build_slides.slide_type(code("x = 1")) == "-"
+    reveal = code("acc = 0.5\npredict.reveal_number(my_prediction, 50, close=5)")
+    assert build_slides.slide_type(reveal) == "subslide"
     assert build_slides.slide_type(code("answer = 42", metadata={"tags": ["solution"]})) == "skip"
 
 
 def test_every_notebook_carries_its_slide_types():
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(config.course_notebooks(ROOT / "notebooks")):
         nb = nbformat.read(path, as_version=4)
         wrong = [
             i

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils import config
+
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("student_build", ROOT / "tools" / "student_build.py")
 student_build = importlib.util.module_from_spec(spec)
@@ -27,7 +29,7 @@ def _notebook(tags_after_heading=("solution", "solution")):
 
 def test_every_course_notebook_builds_without_a_solution_left(tmp_path):
     assert student_build.main(["--out", str(tmp_path)]) == 0
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(config.course_notebooks(ROOT / "notebooks")):
         instructor = nbformat.read(path, as_version=4)
         student = nbformat.read(tmp_path / path.name, as_version=4)
         assert len(student.cells) == len(instructor.cells)
@@ -75,7 +77,7 @@ def test_every_check_stub_runs_and_answers_in_words(capsys):
     namespace = {"checks": checks, "np": np, "tf": tf, "keras": keras}
     namespace["cnn"] = models.build_cnn(filters=(8, 16), dense_units=16)  # notebook 02's stub uses it
     stubs = {}
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(config.course_notebooks(ROOT / "notebooks")):
         for cell in nbformat.read(path, as_version=4).cells:
             stub = cell.metadata.get("student_stub", "")
             if "checks.check_" in stub:

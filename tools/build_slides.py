@@ -23,15 +23,21 @@ import jinja2
 import nbformat
 from nbconvert import SlidesExporter
 
+from course_utils import config
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "slides_template"
 
 
 def slide_type(cell) -> str:
     """The slide type the course gives a cell: a new slide at each ``#`` or ``##`` heading, a
-    sub-slide at ``###``, exercises' solutions skipped, everything else a continuation."""
+    sub-slide at ``###`` and at the cell that reveals a prediction (so that the question and the
+    student's guess come first, the answer after), exercises' solutions skipped, everything else a
+    continuation."""
     if "solution" in cell.metadata.get("tags", []):
         return "skip"
+    if cell.cell_type == "code" and "predict.reveal_" in cell.source:
+        return "subslide"
     if cell.cell_type == "markdown":
         first = cell.source.lstrip().splitlines()[0] if cell.source.strip() else ""
         if first.startswith(("# ", "## ")):
@@ -101,7 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--assign", action="store_true", help="write slide types into the notebooks")
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = args.notebooks or config.course_notebooks(ROOT / "notebooks")
     if args.assign:
         print(f"{assign(paths)} cells given slide types")
         return 0

@@ -30,6 +30,8 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
+from course_utils import config
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "html_template"
 MATHJAX_URL = "_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
@@ -232,13 +234,11 @@ def main(argv=None) -> int:
     if args.profile:
         os.environ["COURSE_PROFILE"] = args.profile
     os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars stored in the executed notebooks
-    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = args.notebooks or config.course_notebooks(ROOT / "notebooks")
     (args.out / "executed").mkdir(parents=True, exist_ok=True)
     (args.out / "html").mkdir(parents=True, exist_ok=True)
     exporter = html_exporter()
     ipc_kernel = ipc_kernel_config()
-    from course_utils import config
-
     profile_name = config.get_profile().name
     seconds_of, failed = {}, []
     for path in paths:
@@ -276,7 +276,7 @@ def main(argv=None) -> int:
     timings = merged_timings(args.out / "timings.json", profile, seconds_of)
     rows = [
         (p.stem, title_of(nbformat.read(p, as_version=4)), timings[p.stem])
-        for p in sorted((args.out / "executed").glob("[0-9][0-9]_*.ipynb"))
+        for p in config.course_notebooks(args.out / "executed")
         if p.stem in timings and (args.out / "html" / f"{p.stem}.html").exists()
     ]
     write_index(args.out / "html", rows, profile)

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils import config
+
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "solution"
 DEFAULT_STUB = "# Your code here\n"
@@ -153,7 +155,8 @@ def adopt_renumbered(out: Path, names: list[str]) -> list[str]:
         target = out / name
         if target.exists():
             continue
-        old = [p for p in sorted(out.glob(f"[0-9][0-9]_{name[3:]}")) if p.name != name]
+        rest = name.split("_", 1)[1]
+        old = [p for p in config.course_notebooks(out) if p.name.split("_", 1)[1] == rest and p.name != name]
         if len(old) == 1:
             old[0].rename(target)
             messages.append(
@@ -183,7 +186,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = args.notebooks or config.course_notebooks(ROOT / "notebooks")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.keep_existing:
         for message in adopt_renumbered(args.out, [p.name for p in paths]):

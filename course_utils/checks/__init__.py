@@ -10,6 +10,7 @@ returns nothing or returns something of the wrong kind, the check says so and wh
     checks.check_line_gradient(loss, dw, db)              # notebook 01, exercise 1 (numbers by hand)
     checks.check_layer_sizes(cnn, shape, conv_params, features_params)  # notebook 02, exercise 1
     checks.check_gan_losses(my_d_loss, my_g_loss)         # notebook 03, exercise 1
+    checks.check_flip_eps(flip_eps)                       # notebook 06, exercise 1
     checks.check_fgsm_l2(my_fgsm_l2)                      # notebook 06, exercise 2
     checks.check_l2_projection(project_l2_images)         # notebook 07, exercise 1
     checks.check_straight_through(straight_through_round)  # notebook 09, exercise 1 (BPDA)
@@ -31,6 +32,7 @@ place (ε², 1/ε, or no ε) gives a different answer from the right one.
 
 from course_utils.checks.attacks import (
     check_fgsm_l2,
+    check_flip_eps,
     check_l2_projection,
     check_noise_check,
     check_straight_through,
@@ -57,6 +59,7 @@ __all__ = [
     "check_class_means",
     "check_fgsm_l2",
     "check_fgsm_rs_step",
+    "check_flip_eps",
     "check_gan_code_checker",
     "check_gan_losses",
     "check_gan_step",

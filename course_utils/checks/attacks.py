@@ -1,5 +1,5 @@
-"""Checks for the attack exercises: FGSM in L2 (06), the L2 projection (07), BPDA and a masking
-check (09), a transfer rate (10)."""
+"""Checks for the attack exercises: the budget that flips a linear score and FGSM in L2 (06), the L2
+projection (07), BPDA and a masking check (09), a transfer rate (10)."""
 
 from __future__ import annotations
 
@@ -303,3 +303,49 @@ def check_transfer_rate(fn) -> bool:
         f"Expected {expected:.3f} on this case, got {value:.3f}. Rate = (right when clean AND wrong after "
         "the attack) / (right when clean), with predictions from target(x) and target(x_adv)."
     )
+
+
+# ------------------------------------------------------------------ the budget that flips a linear score (06)
+@_never_raises
+def check_flip_eps(fn) -> bool:
+    """Check ``fn(w, b, x)``: the smallest L∞ budget ε at which some perturbation with
+    ``max|δ_i| <= ε`` changes the sign of the linear score ``w·x + b`` (the pixel range ignored):
+    ``|w·x + b| / ||w||_1``."""
+    cases = [  # (w, b, x): a positive score, a negative score, and a wider random one
+        (np.array([0.5, -1.0, 2.0, -0.5]), -0.3, np.array([0.2, 0.4, 0.6, 0.8])),
+        (np.array([1.0, 2.0]), -2.0, np.array([0.1, 0.2])),
+    ]
+    rng = np.random.default_rng(6)
+    cases.append((rng.normal(size=50), 0.7, rng.uniform(0, 1, 50)))
+    for w, b, x in cases:
+        score = float(w @ x + b)
+        right = abs(score) / np.abs(w).sum()
+        value = _scalar(_call(fn, w, b, x), "your budget")
+        if math.isclose(value, right, rel_tol=1e-6):
+            continue
+        wrong = {
+            "the L2 norm of w": abs(score) / np.linalg.norm(w),
+            "the largest |w_i| (the L∞ norm)": abs(score) / np.abs(w).max(),
+            "the sum of w without absolute values": abs(score) / abs(w.sum()),
+        }
+        for name, candidate in wrong.items():
+            if math.isclose(value, candidate, rel_tol=1e-6):
+                raise _Problem(
+                    f"You divided by {name}. A perturbation of ε on every coordinate, each in the sign "
+                    "of w_i, moves the score by ε·Σ|w_i| = ε·||w||_1: divide by that."
+                )
+        if math.isclose(value, score / np.abs(w).sum(), rel_tol=1e-6):
+            raise _Problem(
+                f"For the score {score:+.2f} you returned a negative budget: a budget is a size. A "
+                "negative score flips as easily as a positive one: use |w·x + b|."
+            )
+        if math.isclose(value, abs(float(w @ x)) / np.abs(w).sum(), rel_tol=1e-6):
+            raise _Problem("You left out the bias b: the score is w·x + b.")
+        if math.isclose(value, abs(score) * np.abs(w).sum(), rel_tol=1e-6):
+            raise _Problem("You multiplied by ||w||_1; the budget that closes the gap is the score over it.")
+        raise _Problem(
+            f"For w = {np.round(w[:4], 2).tolist()}{'...' if len(w) > 4 else ''}, b = {b}, the answer is "
+            f"{right:.4f}; you returned {value:.4f}. Set the worst-case score |s(x)| - ε·||w||_1 to zero "
+            "and solve for ε."
+        )
+    return _say(True, ["|w·x + b| / ||w||_1 on all three cases: positive and negative scores, 4-50 inputs."])
