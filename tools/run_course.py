@@ -77,7 +77,7 @@ def title_of(nb) -> str:
 
 
 COURSE_MAP_ROW = re.compile(  # | 04 | [title](notebooks/04_x.ipynb) | topics | quick | standard |
-    r"^\| (\d\d) \| \[[^\]]+\]\(notebooks/([^)]+)\.ipynb\) \| (.+?) \| (.+?) \| (.+?) \|$"
+    r"^\| (\d\d[a-z]?) \| \[[^\]]+\]\(notebooks/([^)]+)\.ipynb\) \| (.+?) \| (.+?) \| (.+?) \|$"
 )
 
 

@@ -36,7 +36,6 @@ from course_utils.checks.attacks import (
     check_l2_projection,
     check_noise_check,
     check_straight_through,
-    check_transfer_rate,
 )
 from course_utils.checks.basics import (
     check_class_means,
@@ -54,6 +53,7 @@ from course_utils.checks.gans import (
     check_gan_step,
     check_repaired_d_loss,
 )
+from course_utils.checks.transfer import check_transfer_rate
 
 __all__ = [
     "check_class_means",
