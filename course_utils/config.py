@@ -29,8 +29,8 @@ CACHE_ENV_VAR = "COURSE_CACHE_DIR"
 SEED_ENV_VAR = "COURSE_SEED"
 DEFAULT_SEED = 42
 # The Python versions the course supports: the oldest and the newest minor version, both included.
-# pyproject.toml's requires-python says the same (tests/test_environment.py holds them together);
-# TensorFlow 2.21 has wheels for exactly these.
+# pyproject.toml's requires-python says the same (tests/test_environment.py holds them together).
+# CI runs 3.11; TensorFlow 2.21 has wheels for 3.10 to 3.13, and the course asks for 3.11 or newer.
 SUPPORTED_PYTHON = ((3, 11), (3, 13))
 
 
@@ -297,8 +297,8 @@ def check_python() -> str:
 
     if not python_supported():
         raise RuntimeError(
-            f"This is Python {platform.python_version()}; the course needs {supported_python_text()} "
-            "(TensorFlow 2.21 has wheels for those). Create the environment with one of them, "
+            f"This is Python {platform.python_version()}; the course needs {supported_python_text()}. "
+            "Create the environment with one of them, "
             "e.g. `make venv PYTHON=python3.12`."
         )
     return platform.python_version()

@@ -247,11 +247,7 @@ class Figures:
                 )
             return
         rows = self.compare(reference)
-        print(
-            f"Your figures next to the course's reference run ({self.profile} profile, seed "
-            f"{reference['reference_seed']}; {reference['machine']}; {reference['date']}).\n"
-            f"Tolerance: {reference['basis']}.\n"
-        )
+        print(_header(self.profile, reference))
         width = max(len(f.label) for f, _, _ in rows)
         print(f"{'figure':<{width}}  {'yours':>9}  {'reference':>9}  {'tolerance':>10}")
         for figure, ref, verdict in rows:
@@ -282,6 +278,28 @@ class Figures:
                 + "; ".join(lines)
                 + ". Fix the notebook, or remake the reference with tools/expected_results.py."
             )
+
+
+def _header(profile: str, reference: dict) -> str:
+    """What the report's table compares, in plain words."""
+    seeds = reference.get("seeds", [reference["reference_seed"]])
+    where = (
+        f"Your figures next to the course's reference run ({profile} profile, seed "
+        f"{reference['reference_seed']}, on {reference['machine']}, {reference['date']})."
+    )
+    if len(seeds) > 1:
+        spread = (
+            f"how far the course's own runs with seeds {seeds[0]}-{seeds[-1]} spread (times 1.5), or the "
+            "sampling error of the images it is measured on, whichever is larger"
+        )
+    else:
+        spread = "the sampling error of the images it is measured on (the spread over seeds was not measured)"
+    note = (
+        " The quick profile's small models vary a lot from seed to seed, so its tolerances are wide."
+        if (profile == "quick")
+        else ""
+    )
+    return f"{where}\nA figure is as expected when it lies within its tolerance: {spread}.{note}\n"
 
 
 def _tolerance_text(figure: Figure, tol: float) -> str:

@@ -62,9 +62,9 @@ def build_cnn(
 ) -> keras.Model:
     """A small VGG-style CNN: blocks of [3x3 conv (+ BatchNorm) + ReLU] * k + 2x2 max-pool.
 
-    The default (two blocks of one conv, BatchNorm) is the "2 conv + BatchNorm" network of the
-    Fashion-MNIST benchmark table; ``convs_per_block=2`` with ``augment=True`` is the larger model
-    of the ``full`` profile.
+    The default (two blocks of one conv, BatchNorm) follows the "2 Conv+pooling+BN" row that users
+    submitted to the Fashion-MNIST repository's benchmark table; ``convs_per_block=2`` with
+    ``augment=True`` is the larger model of the ``full`` profile.
 
     Args:
         filters: filters of each block; the spatial size halves after each block.

@@ -4,8 +4,11 @@
 features are Inception's). Inception weights cannot be downloaded here, so :class:`FeatureSpace`
 uses the penultimate layer of the course's own Fashion-MNIST classifier, and its
 :meth:`FeatureSpace.report` always gives the distance with its *floor* (two disjoint halves of real
-test images) and its *ceiling* (uniform noise), plus the entropy of the classes the classifier sees
-in the samples (:func:`class_entropy`: mode collapse shows up as low entropy).
+test images) and its *noise reference* (uniform noise images), plus the entropy of the classes the
+classifier sees in the samples (:func:`class_entropy`: mode collapse shows up as low entropy; it is the
+marginal-entropy half of Salimans et al.'s 2016 Inception Score). The noise reference is not a ceiling:
+the distance is unbounded, and real images of a single class can score above noise. The floor is itself
+an estimate from ``n`` images: another set of real images can land slightly below it.
 :func:`nearest_neighbours` finds each sample's closest training image, the check for memorisation
 that a distance between distributions cannot make.
 
@@ -93,9 +96,12 @@ class QualityReport:
 
     Attributes:
         fid: Fréchet distance between generated and real images, in the classifier's features.
-        floor: the same distance between two disjoint halves of real test images (the best a
-            generator can hope for with this many samples).
-        ceiling: the distance from uniform noise images (a generator that learned nothing).
+        floor: the same distance between two disjoint halves of real test images (what a perfect
+            generator would score with this many samples, up to sampling noise).
+        ceiling: the *noise reference*, the distance from uniform noise images (a generator that
+            learned nothing); also :attr:`noise_reference`. Not an upper bound: the distance is
+            unbounded, and real images of one class can score above it. The attribute keeps its old
+            name for the benchmarks that read it.
         class_entropy: entropy (nats) of the classifier's predicted classes on the samples.
         real_class_entropy: the same on real images (about ``ln 10`` = 2.30 for Fashion-MNIST).
         n: images per set.
@@ -108,11 +114,16 @@ class QualityReport:
     real_class_entropy: float
     n: int
 
+    @property
+    def noise_reference(self) -> float:
+        """The distance from uniform noise images (the same number as :attr:`ceiling`)."""
+        return self.ceiling
+
     def __str__(self) -> str:
         return (
-            f"Fréchet distance {self.fid:.2f} (floor {self.floor:.2f}: real vs real; ceiling "
-            f"{self.ceiling:.1f}: noise), {self.fid / max(self.floor, 1e-12):.1f}× the floor | class entropy "
-            f"{self.class_entropy:.3f} nats (real images {self.real_class_entropy:.3f}, max "
+            f"Fréchet distance {self.fid:.2f} (floor {self.floor:.2f}: real vs real; noise reference "
+            f"{self.ceiling:.1f}: uniform noise), {self.fid / max(self.floor, 1e-12):.1f}× the floor | "
+            f"class entropy {self.class_entropy:.3f} nats (real images {self.real_class_entropy:.3f}, max "
             f"{math.log(10):.3f}) | n = {self.n:,}"
         )
 
@@ -168,7 +179,14 @@ class FeatureSpace:
         return self._floor
 
     @property
+    def noise_reference(self) -> float:
+        """Fréchet distance of ``n`` uniform noise images to the first real half: a reference for a
+        generator that learned nothing, not an upper bound (see :class:`QualityReport`)."""
+        return self.ceiling
+
+    @property
     def ceiling(self) -> float:
+        """The noise reference under its old name (read by ``benchmarks/gan_quality.py``)."""
         if self._ceiling is None:
             shape = (self.n, *models.IMAGE_SHAPE)
             noise = np.random.default_rng(self._seed + 1).uniform(0, 1, shape).astype("float32")

@@ -39,9 +39,11 @@ def learning_rate_schedule(
     """The learning rate over a run of ``total_steps`` optimizer steps.
 
     * ``"cosine"``: starts at ``learning_rate`` and decays to 0 along a half cosine.
-    * ``"one_cycle"`` (Smith & Topin, 2019): rises linearly from ``learning_rate / 25`` to its peak
-      ``learning_rate`` over the first ``warmup_fraction`` of the run, then decays to 0 along a half
-      cosine. A higher peak than a decaying schedule tolerates, so fewer epochs reach the same accuracy.
+    * ``"one_cycle"``: rises linearly from ``learning_rate / 25`` to its peak ``learning_rate`` over
+      the first ``warmup_fraction`` of the run, then decays to 0 along a half cosine. The idea is Smith &
+      Topin's (2019) one cycle, whose rate rises and falls linearly; the 1/25, the 30 % and the cosine
+      descent are the defaults of PyTorch's ``OneCycleLR``. A higher peak than a decaying schedule
+      tolerates, so fewer epochs reach the same accuracy.
     * ``"constant"``: ``learning_rate`` throughout.
 
     Returns a float (constant) or a ``keras.optimizers.schedules.LearningRateSchedule``.

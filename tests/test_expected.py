@@ -97,3 +97,11 @@ def test_check_follows_the_environment(figures, monkeypatch):
     monkeypatch.setenv(expected.CHECK_ENV_VAR, "1")
     with pytest.raises(AssertionError):
         figures.report(_reference(clean=(0.2, 0.01), fgsm=(0.46, 0.01)))
+
+
+def test_the_header_says_what_the_tolerance_is_in_plain_words():
+    ref = {**_reference(), "seeds": [42, 43, 44, 45, 46]}
+    text = expected._header("quick", ref)
+    assert "seeds 42-46 spread" in text and "vary a lot" in text
+    one = expected._header("standard", {**_reference(), "seeds": [42]})
+    assert "spread over seeds was not measured" in one and "vary a lot" not in one

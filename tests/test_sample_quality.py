@@ -78,7 +78,7 @@ def test_class_entropy_known_answers():
     assert sample_quality.class_entropy([0, 1]) == pytest.approx(math.log(2))
 
 
-def test_feature_space_floor_ceiling_and_input_checks():
+def test_feature_space_floor_noise_reference_and_input_checks():
     classifier = models.build_cnn((4,), dense_units=8, name="cnn")
     rng = np.random.default_rng(0)
     real = rng.uniform(0, 0.5, (80, 28, 28, 1)).astype("float32")
@@ -89,7 +89,8 @@ def test_feature_space_floor_ceiling_and_input_checks():
     report = space.report(space.real_b)
     assert report.fid == pytest.approx(report.floor) and report.n == 40
     assert 0 <= report.class_entropy <= math.log(10)
-    assert "floor" in str(report) and "ceiling" in str(report)
+    assert "floor" in str(report) and "noise reference" in str(report) and "ceiling" not in str(report)
+    assert report.noise_reference == report.ceiling == space.noise_reference == space.ceiling
     with pytest.raises(ValueError, match="to_pixel_range"):
         space.distance(real[:40] * 2 - 1)
     with pytest.raises(ValueError, match="same size"):
