@@ -144,3 +144,17 @@ def test_a_notebook_runs_headless_without_warning_or_error_log_lines(monkeypatch
         config=run_course.ipc_kernel_config(),
     ).execute()
     assert run_course.loud_log_lines(nb) == []
+
+
+def test_cell_seconds_reads_nbclients_timestamps():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# x"),
+        nbformat.v4.new_code_cell("1"),
+        nbformat.v4.new_code_cell("2"),
+    ]
+    nb.cells[1].metadata["execution"] = {
+        "iopub.execute_input": "2026-12-06T12:45:11.500000Z",
+        "shell.execute_reply": "2026-12-06T12:45:15.750000Z",
+    }
+    assert run_course.cell_seconds(nb) == [(1, 4.25)]  # the unexecuted cell has no entry

@@ -195,6 +195,23 @@ def render_html(nb, folder: Path, stem: str, exporter: HTMLExporter | None = Non
     return target
 
 
+def cell_seconds(nb) -> list[tuple[int, float]]:
+    """``(cell index, seconds)`` of every executed code cell, from the timestamps nbclient records in
+    ``metadata.execution`` (from the kernel receiving the cell to its reply)."""
+    import datetime
+
+    out = []
+    for index, cell in enumerate(nb.cells):
+        stamps = cell.metadata.get("execution", {}) if cell.cell_type == "code" else {}
+        if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            start, end = (
+                datetime.datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+                for k in ("iopub.execute_input", "shell.execute_reply")
+            )
+            out.append((index, (end - start).total_seconds()))
+    return out
+
+
 def merged_timings(path: Path, profile: str, seconds: dict[str, float]) -> dict[str, float]:
     """Earlier timings of the same profile from ``path``, updated with ``seconds``; saved back."""
     previous = {}
@@ -240,7 +257,7 @@ def main(argv=None) -> int:
     exporter = html_exporter()
     ipc_kernel = ipc_kernel_config()
     profile_name = config.get_profile().name
-    seconds_of, failed = {}, []
+    seconds_of, longest_of, failed = {}, {}, []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         expected = expected_time(profile_name, path.stem)
@@ -271,9 +288,18 @@ def main(argv=None) -> int:
         nbformat.write(nb, args.out / "executed" / path.name)
         page = render_html(nb, args.out / "html", path.stem, exporter)
         seconds_of[path.stem] = seconds
-        print(f"  {seconds:.0f} s -> {page}", flush=True)
+        cells = cell_seconds(nb)
+        longest = max(cells, key=lambda c: c[1], default=(None, 0.0))
+        longest_of[path.stem] = {"cell": longest[0], "seconds": round(longest[1], 1)}
+        print(
+            f"  {seconds:.0f} s (longest cell: {longest[1]:.0f} s, cell {longest[0]}) -> {page}", flush=True
+        )
     profile = os.environ.get("COURSE_PROFILE", "default")
     timings = merged_timings(args.out / "timings.json", profile, seconds_of)
+    cells_path = args.out / "cell_timings.json"
+    previous = json.loads(cells_path.read_text()) if cells_path.exists() else {}
+    previous.setdefault(profile, {}).update(longest_of)
+    cells_path.write_text(json.dumps(previous, indent=1))
     rows = [
         (p.stem, title_of(nbformat.read(p, as_version=4)), timings[p.stem])
         for p in config.course_notebooks(args.out / "executed")
