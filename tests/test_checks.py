@@ -148,19 +148,31 @@ def test_layer_sizes_check(capsys):
 def test_gan_code_checker_check(capsys):
     import ast
 
+    def dotted(node):
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
+
     def checker(source, *, dup=True, api=True):
         tree = ast.parse(source)
         stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         defined = stored | {"tf", "x"} | {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
         loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         warnings = [f"undefined: {name}" for name in sorted(loaded - defined)]
-        if api and "tf.log(" in source:
-            warnings.append("TF1 API: tf.log")
-        names = [
-            kw.value.value for n in ast.walk(tree) for kw in getattr(n, "keywords", []) if kw.arg == "name"
-        ]
-        if dup:
-            warnings += [f"layer name {n} twice" for n in set(names) if names.count(n) > 1]
+        if api:  # whole dotted names: tf.logical_and is not tf.log
+            used = {dotted(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+            warnings += [f"TF1 API: {name}" for name in sorted(used & {"tf.log", "tf.Session"})]
+        for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):  # names per function
+            names = [
+                kw.value.value
+                for n in ast.walk(function)
+                for kw in getattr(n, "keywords", [])
+                if kw.arg == "name"
+            ]
+            if dup:
+                warnings += [f"layer name {n} twice" for n in set(names) if names.count(n) > 1]
         return warnings
 
     assert checks.check_gan_code_checker(checker)
@@ -387,31 +399,6 @@ def test_interval_dense_check(capsys):
     }
     for advice, wrong in cases.items():
         assert not checks.check_interval_dense(wrong)
-        assert advice in capsys.readouterr().out, advice
-
-
-def test_transfer_rate_check(capsys):
-    def right(target, x, x_adv, y):
-        before = np.asarray(target(x)).argmax(1) == y
-        after = np.asarray(target(x_adv)).argmax(1) != y
-        return (before & after).sum() / before.sum()
-
-    assert checks.check_transfer_rate(right)
-    assert "2 / 8" in capsys.readouterr().out
-
-    def all_images(target, x, x_adv, y):
-        return np.mean(np.asarray(target(x_adv)).argmax(1) != y)
-
-    def over_all(target, x, x_adv, y):
-        return right(target, x, x_adv, y) * 8 / 10
-
-    cases = {
-        "already got wrong": all_images,
-        "divide by the images": over_all,
-        "share that survived": lambda *a: 1 - right(*a),
-    }
-    for advice, wrong in cases.items():
-        assert not checks.check_transfer_rate(wrong)
         assert advice in capsys.readouterr().out, advice
 
 

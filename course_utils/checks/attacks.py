@@ -1,9 +1,10 @@
 """Checks for the attack exercises: the budget that flips a linear score and FGSM in L2 (06), the L2
-projection (07), BPDA and a masking check (09)."""
+projection and the worst case over restarts (07). Notebook 09's checks are in ``checks.evaluation``."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -93,164 +94,128 @@ def check_fgsm_l2(fn) -> bool:
 
 
 # --------------------------------------------------------------------------- L2 projection (07)
+def _project_l2(x_adv, x, eps, mistake=None):
+    """The L2 projection of each image's perturbation, or one classic slip of it (``mistake``)."""
+    delta = x_adv - x
+    wrong_axes = {"axes (1, 2)": (1, 2), "axis -1": (-1,), "whole batch": None}
+    axes = wrong_axes.get(mistake, tuple(range(1, x.ndim)))
+    if mistake == "clip first":
+        delta = np.clip(delta, -eps, eps)
+    if mistake == "L-inf clip":
+        return x + np.clip(delta, -eps, eps)
+    length = np.sqrt(np.sum(delta**2, axis=axes, keepdims=True))
+    radius = 1.0 if mistake == "eps ignored" else eps
+    scale = radius / np.maximum(length, 1e-12)
+    shrunk = delta * (scale if mistake == "always scale" else np.minimum(1.0, scale))
+    if mistake == "no x":
+        return shrunk
+    return np.clip(x + shrunk, 0, 1) if mistake == "pixel range" else x + shrunk
+
+
+_PROJECTION_ADVICE = {
+    "whole batch": "Take one norm per image, not one for the whole batch: sum over axes (1, 2, 3) with "
+    "keepdims=True. With one norm for the batch, images already inside the ball moved too (they must not "
+    "move), and the others did not land on the sphere of radius eps.",
+    "axis -1": "You took the norm over the last axis only (axis=-1, as in the two-dimensional example of "
+    "section 2). For images that is each pixel's own channels, so every pixel was shrunk on its own: take "
+    "one norm per image, over axes (1, 2, 3), keepdims=True.",
+    "axes (1, 2)": "You took the norm over axes (1, 2) only: with several channels (this case has 3) that is "
+    "one norm per channel. Take one norm per image, over axes (1, 2, 3) (all axes but the batch axis).",
+    "L-inf clip": "You clipped each pixel to ±eps: that is the L∞ projection. The L2 projection keeps the "
+    "direction of x_adv - x and shrinks its length, so that points outside land on the sphere of radius "
+    "eps: multiply by min(1, eps / length), one length per image.",
+    "clip first": "You clipped the pixels to ±eps before the L2 projection. That changes the direction "
+    "whenever a pixel moved by more than eps: use the L2 formula alone.",
+    "pixel range": "Your result is clipped to the pixel range [0, 1]. This function is the projection onto "
+    "the L2 ball only: leave the clip to [0, 1] to the caller (section 3's loop clips after projecting).",
+    "no x": "You returned the shrunk perturbation: return x plus it.",
+    "eps ignored": "Points outside land at length 1, not at eps: use eps in the scale factor, "
+    "min(1, eps / length).",
+    "always scale": "Points already inside the ball must not move: scale by min(1, eps / length), which is 1 "
+    "inside the ball, never by eps / length alone (it enlarges short perturbations).",
+}
+
+
+def _projection_cases():
+    """Three batches (x, x_adv, eps, what): colour images, grey ones, one pixel moved more than eps."""
+    rng = np.random.default_rng(2)
+
+    def along(shape, scales):
+        x = rng.uniform(0, 1, shape)
+        direction = rng.normal(size=shape)
+        axes = tuple(range(1, len(shape)))
+        direction /= np.sqrt((direction**2).sum(axis=axes, keepdims=True))
+        return x, x + np.asarray(scales).reshape((-1,) + (1,) * (len(shape) - 1)) * direction
+
+    eps = 0.7  # not 1: a formula without eps, or with eps squared, gives a different answer
+    colour = (*along((4, 6, 5, 3), [0.01, 0.3, 2.0, 5.0]), eps, "colour images (4, 6, 5, 3)")
+    grey = (*along((5, 28, 28, 1), [0.0, 0.01, 1.0, 3.0, 10.0]), eps, "grey images (5, 28, 28, 1)")
+    x = rng.uniform(0, 1, (3, 28, 28, 1))
+    x_adv = x.copy()
+    x_adv[0, 5, 5, 0] += 2.0  # one pixel moved by more than eps, nothing else
+    x_adv[1] += 0.05 * rng.normal(size=(28, 28, 1))
+    x_adv[1, 3, 4, 0] += 2.1  # one pixel far, the others a little
+    x_adv[2] += 0.3 * rng.normal(size=(28, 28, 1)) / 28  # inside the ball
+    one_pixel = (x, x_adv, eps, "one pixel moved more than eps (3, 28, 28, 1)")
+    return [colour, grey, one_pixel]
+
+
 @_never_raises
 def check_l2_projection(fn) -> bool:
-    """Check ``fn(x_adv, x, eps)``: project each image of ``x_adv`` onto the L2 ball of radius
-    ``eps`` around the same image of ``x`` (norm over all pixels of each image)."""
-    rng = np.random.default_rng(2)
-    x = rng.uniform(0, 1, (5, 28, 28, 1))
-    scales = np.array([0.001, 0.01, 1.0, 3.0, 10.0])[:, None, None, None]  # 2 inside, 3 outside eps
-    direction = rng.normal(size=x.shape)
-    direction /= np.sqrt((direction**2).sum(axis=(1, 2, 3), keepdims=True))
-    x_adv = x + scales * direction
-    eps = 0.7
-    out = _array(_call(fn, x_adv.copy(), x.copy(), eps))
-    if out.shape != x.shape:
-        raise _Problem(f"Your result has shape {out.shape}; it should be {x.shape}, like x_adv.")
-    if not np.isfinite(out).all():
-        raise _Problem(
-            "Your result contains NaN or inf: guard the division by the length (np.maximum(length, 1e-12))."
-        )
-    lengths = np.sqrt(((out - x) ** 2).sum(axis=(1, 2, 3)))
-    expected = np.minimum(scales.ravel(), eps)
+    """Check ``fn(x_adv, x, eps)``: project each image of ``x_adv`` onto the L2 ball of radius ``eps``
+    around the same image of ``x``, ``x + δ · min(1, eps / ‖δ‖₂)`` with ``δ = x_adv - x`` and one norm
+    per image over all its pixels and channels, for batches of any image shape ``(N, H, W, C)``."""
     lines = []
-    if not np.allclose(out[:2], x_adv[:2], atol=1e-9):
-        lines.append(
-            "Points already inside the ball must not move (images 0 and 1 are inside: "
-            "scale by min(1, eps / length), never enlarge)."
-        )
-    if not np.allclose(lengths[2:], eps, rtol=1e-6):
-        batch = np.sqrt(((x_adv - x) ** 2).sum())
-        if np.allclose(lengths, scales.ravel() * min(1.0, eps / batch), rtol=1e-6):
-            lines.append("You took one norm over the whole batch. Take it per image: over axes (1, 2, 3).")
-        elif np.allclose(lengths[2:], 1.0, rtol=1e-6):
-            lines.append(f"Points outside land at length 1, not at eps = {eps}: use eps in the scale factor.")
-        else:
-            lines.append(
-                f"Points outside must land exactly on the sphere (length {eps}); yours are at "
-                f"{np.round(lengths[2:], 4).tolist()}."
-            )
-    cosine = np.sum((out - x) * (x_adv - x), axis=(1, 2, 3)) / np.maximum(
-        lengths * np.sqrt(((x_adv - x) ** 2).sum(axis=(1, 2, 3))), 1e-12
-    )
-    if not np.allclose(cosine, 1.0, atol=1e-6):
-        lines.append("The projection must keep the direction of x_adv - x (shrink it, do not clip pixels).")
-    if lines:
-        return _say(False, lines)
-    summary = f"Inside points unchanged, outside points on the sphere (lengths {expected.tolist()})"
-    return _say(True, [summary + ", directions kept."])
-
-
-# ------------------------------------------------------------- BPDA and a masking check (09)
-@_never_raises
-def check_straight_through(fn) -> bool:
-    """Check ``fn(x, levels)``: round the pixels of the tensor ``x`` to ``levels`` grey levels
-    ``0, 1/(levels-1), ..., 1`` in the forward pass, with the identity as its gradient (BPDA)."""
-    import tensorflow as tf
-
-    rng = np.random.default_rng(7)
-    x = tf.constant(rng.uniform(0, 1, (3, 6, 6, 1)).astype("float32"))
-    weights = tf.constant(rng.normal(size=(3, 6, 6, 1)).astype("float32"))
-    for levels in (4, 8):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = _call(fn, x, levels)
-            total = tf.reduce_sum(tf.cast(out, tf.float32) * weights) if tf.is_tensor(out) else None
-        values = _array(out)
-        if values.shape != tuple(x.shape):
-            raise _Problem(
-                f"Your result has shape {values.shape}; it should keep x's shape {tuple(x.shape)}."
-            )
-        scale = levels - 1
-        expected = np.round(x.numpy() * scale) / scale
-        if not np.allclose(values, expected, atol=1e-6):
-            if np.allclose(values, x.numpy(), atol=1e-6):
-                raise _Problem("The forward pass does not round: the values must be the rounded pixels.")
-            if np.allclose(values, np.round(x.numpy() * levels) / levels, atol=1e-6):
+    for x, x_adv, eps, what in _projection_cases():
+        try:
+            with np.errstate(all="ignore"):
+                out = _array(_call(fn, x_adv.copy(), x.copy(), eps))
+        except _Problem as problem:
+            if re.search(r"\b784\b|28,\s*28", str(problem)):
                 raise _Problem(
-                    f"{levels} grey levels are 0, 1/{scale}, ..., 1 (steps of 1/(levels - 1)): round "
-                    "x * (levels - 1), then divide by (levels - 1)."
-                )
+                    f"Your function assumes 28 × 28 × 1 images (784 pixels); this case has {what}. Take the "
+                    "norm over axes (1, 2, 3), or reshape to (len(x), -1), instead of a hard-coded shape."
+                ) from None
+            raise
+        if out.shape != x.shape:
+            raise _Problem(f"For {what} your result has shape {out.shape}; it should be {x.shape}, as x_adv.")
+        if not np.isfinite(out).all():
             raise _Problem(
-                f"The forward pass should give round(x * {scale}) / {scale}, like defenses.Quantize."
+                "Your result contains NaN or inf: a perturbation of length 0 divides by zero. Guard the "
+                "division: eps / np.maximum(length, 1e-12)."
             )
-        if total is None:
-            raise _Problem(
-                "Your function returns a NumPy array: TensorFlow cannot differentiate through NumPy. "
-                "Use TensorFlow operations (tf.round, tf.stop_gradient)."
+        right = _project_l2(x_adv, x, eps)
+        if np.allclose(out, right, atol=1e-5):
+            lines.append(what)
+            continue
+        for mistake, advice in _PROJECTION_ADVICE.items():
+            wrong = _project_l2(x_adv, x, eps, mistake)
+            if not np.allclose(wrong, right, atol=1e-5) and np.allclose(out, wrong, atol=1e-5):
+                raise _Problem(f"Case {what}: {advice}")
+        axes = tuple(range(1, x.ndim))
+        before = np.sqrt(((x_adv - x) ** 2).sum(axis=axes))
+        lengths = np.sqrt(((out - x) ** 2).sum(axis=axes))
+        advice = []
+        inside = before <= eps
+        if not np.allclose(out[inside], x_adv[inside], atol=1e-5):
+            advice.append("Points already inside the ball must not move: scale by min(1, eps / length).")
+        if not np.allclose(lengths[~inside], eps, rtol=1e-6):
+            advice.append(
+                f"Points outside must land exactly on the sphere (length {eps}); yours are at "
+                f"{np.round(lengths[~inside], 4).tolist()}."
             )
-        grad = tape.gradient(total, x)
-        if grad is None:
-            raise _Problem(
-                "No gradient reaches x: tf.round has no gradient in TensorFlow (its true derivative is 0 "
-                "almost everywhere), and a tf.stop_gradient around the whole expression blocks it too. Hide "
-                "only the rounding from the gradient: x + tf.stop_gradient(rounded - x)."
-            )
-        grad = grad.numpy()
-        if np.allclose(grad, 0.0):
-            raise _Problem(
-                "The gradient is zero: the backward pass sees tf.round's derivative, which is 0 almost "
-                "everywhere. Hide the rounding from the gradient: x + tf.stop_gradient(rounded - x)."
-            )
-        if not np.allclose(grad, weights.numpy(), atol=1e-5):
-            raise _Problem("The gradient should be the identity: d output / d x = 1 for every pixel.")
-    return _say(True, ["Forward: the rounding of defenses.Quantize. Backward: the identity. That is BPDA."])
-
-
-@_never_raises
-def check_noise_check(fn) -> bool:
-    """Check ``fn(model, x, y, eps, attack_accuracy, tolerance)``: ``True`` exactly when random noise
-    on the surface of the L∞ ball (every pixel moved by ±eps, clipped to [0, 1]) leaves fewer
-    images correctly classified than ``attack_accuracy``, by more than ``tolerance``."""
-    from course_utils import attacks, evaluation
-
-    model = _linear_model()
-    x = np.random.default_rng(3).uniform(0, 1, (1000, 28, 28, 1)).astype("float32")
-    y = evaluation.predict_logits(model, x).argmax(axis=1)
-    eps = 0.3
-    noise = evaluation.accuracy(model, attacks.random_perturbation(x, eps=eps, surface=True, seed=0), y)
-    inside = evaluation.accuracy(
-        model, attacks.random_perturbation(x, eps=eps, seed=0), y
-    )  # uniform in the ball
-    cases = [  # (attack accuracy, tolerance, expected answer, what the case is)
-        (max(noise - 0.2, 0.0), 0.01, False, "an attack far stronger than noise (no warning)"),
-        (min(noise + 0.2, 1.0), 0.01, True, "an attack far weaker than noise (a warning)"),
-        (min(noise + 0.1, 1.0), 0.3, False, "an attack weaker than noise, but by less than the tolerance"),
-        (
-            (noise + inside) / 2,
-            0.01,
-            True,
-            "an attack that surface noise beats but noise inside the ball does not",
-        ),
-    ]
-    lines, ok = [], True
-    for attack_accuracy, tolerance, expected, what in cases:
-        answer = _call(fn, model, x, y, eps, attack_accuracy, tolerance)
-        if not isinstance(answer, bool | np.bool_):
-            raise _Problem(
-                f"Return True or False (the warning is raised or not); yours is a {type(answer).__name__}."
-            )
-        if bool(answer) != expected:
-            ok = False
-            lines.append(
-                f"For {what} (attack {attack_accuracy:.1%}, noise about {noise:.1%}) expected {expected}."
-            )
-    if ok:
-        return _say(True, [f"Noise at eps={eps} leaves about {noise:.1%}; all four cases answered right."])
-    wrong = {what for what in ("far stronger", "far weaker", "less than the tolerance", "surface noise") if
-             any(what in line for line in lines)}  # fmt: skip
-    if {"far stronger", "far weaker"} <= wrong:
-        lines.append("Compare the other way round: warn when noise_accuracy < attack_accuracy - tolerance.")
-    elif "less than the tolerance" in wrong:
-        lines.append(
-            "Ignore differences smaller than the tolerance: noise_accuracy < attack_accuracy - tolerance."
-        )
-    elif wrong == {"surface noise"}:
-        lines.append(
-            "Your noise is weaker than it should be: put it on the surface of the ball "
-            "(attacks.random_perturbation(..., surface=True): every pixel moved by +eps or -eps)."
-        )
-    return _say(False, lines)
+        cosine = np.sum((out - x) * (x_adv - x), axis=axes) / np.maximum(lengths * before, 1e-12)
+        if not np.allclose(cosine[before > 0], 1.0, atol=1e-6):
+            advice.append("The projection keeps the direction of x_adv - x: shrink it, do not clip pixels.")
+        return _say(False, [f"Case {what}:", *advice] if advice else [f"Case {what}: not the projection."])
+    return _say(
+        True,
+        [
+            "Inside points unchanged, outside points on the sphere of radius eps with their direction kept: "
+            + "; ".join(lines)
+            + "."
+        ],
+    )
 
 
 # ------------------------------------------------------------------ the budget that flips a linear score (06)
@@ -297,3 +262,160 @@ def check_flip_eps(fn) -> bool:
             "and solve for ε."
         )
     return _say(True, ["|w·x + b| / ||w||_1 on all three cases: positive and negative scores, 4-50 inputs."])
+
+
+# -------------------------------------------------------------- the worst case over restarts (07)
+# Each case's logits are chosen directly: the model's logits are the first three pixels of a 2x2 image.
+# Labels y = (0, 1, 2, 0, 1); margins max_{j != y} z_j - z_y per (run, image):
+#   image 0: -0.20 +0.05 -0.05  (run 2 has the highest cross-entropy, run 1 the largest margin)
+#   image 1: -0.70 -0.50 -0.10  (correct in every run: margins only differ below 0)
+#   image 2: +0.70 -0.20 +0.20
+#   image 3: -0.30 +0.05 +0.50
+#   image 4: -1.25 +0.30 +0.05  (run 0 has the lowest true logit, but the others are lower still)
+_RESTART_LOGITS = np.array(
+    [
+        [[0.5, 0.3, 0.1], [0.1, 0.9, 0.2], [0.9, 0.1, 0.2], [0.6, 0.2, 0.3], [-1.0, 0.25, -1.0]],
+        [[0.4, 0.45, 0.0], [0.3, 0.8, 0.1], [0.3, 0.2, 0.5], [0.5, 0.55, 0.1], [0.6, 0.3, 0.1]],
+        [[0.3, 0.25, 0.25], [0.5, 0.7, 0.6], [0.6, 0.1, 0.4], [0.2, 0.7, 0.1], [0.45, 0.4, 0.3]],
+    ]
+)
+_RESTART_LABELS = np.array([0, 1, 2, 0, 1])
+
+
+def _logit_model():
+    """A model whose logits are the first three pixels of a 2x2x1 image (the fourth is ignored)."""
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(3, use_bias=False)]
+    )
+    model.layers[-1].set_weights([np.eye(4, 3, dtype="float32")])
+    return model
+
+
+def _as_images(logits: np.ndarray, rng) -> np.ndarray:
+    """``(R, N, 3)`` logits as ``(R, N, 2, 2, 1)`` images (a random fourth pixel: no two alike)."""
+    filler = rng.uniform(0, 1, logits.shape[:-1] + (1,))
+    return np.concatenate([logits, filler], axis=-1).reshape(logits.shape[:-1] + (2, 2, 1)).astype("float32")
+
+
+def _restart_scores(logits: np.ndarray, y: np.ndarray):
+    """Per (run, image): the margin ``max_{j != y} z_j - z_y`` and the cross-entropy."""
+    runs, n, _ = logits.shape
+    true = logits[:, np.arange(n), y]
+    others = np.where(np.eye(logits.shape[-1], dtype=bool)[y][None], -np.inf, logits)
+    margin = others.max(axis=-1) - true
+    top = logits.max(axis=-1, keepdims=True)
+    cross_entropy = np.log(np.exp(logits - top).sum(axis=-1)) + top[..., 0] - true
+    return margin, cross_entropy
+
+
+def _chosen_runs(out: np.ndarray, x_runs: np.ndarray) -> np.ndarray:
+    """For each image, the run whose image ``out`` returned (-1 where it is none of them)."""
+    runs = np.full(out.shape[0], -1)
+    for i in range(out.shape[0]):
+        same = [r for r in range(len(x_runs)) if np.allclose(out[i], x_runs[r, i], atol=1e-6)]
+        if same:
+            runs[i] = same[0]
+    return runs
+
+
+@_never_raises
+def check_worst_of_restarts(fn) -> bool:
+    """Check ``fn(model, x_runs, y)``: from ``R`` adversarial batches ``x_runs`` ``(R, N, ...)`` of the
+    same ``N`` images, return ``(N, ...)``: for each image, the run's image with the largest margin
+    ``max_{j != y} z_j - z_y`` (positive exactly when that run misclassifies it)."""
+    model = _logit_model()
+    rng = np.random.default_rng(8)
+    hints = {
+        "ValueError": "call the model on one run at a time, x_runs[r] of shape (N, ...): the model "
+        "takes a batch of images, not a stack of batches.",
+        "InvalidArgumentError": "call the model on one run at a time, x_runs[r] of shape (N, ...).",
+    }
+    shape_advice = (
+        "Your function assumes 28 × 28 images; the check uses 2 × 2 ones. Do not hard-code the image "
+        "shape: call the model on one run at a time, x_runs[r], or reshape with the runs' own shape, "
+        "x_runs.reshape(-1, *x_runs.shape[2:])."
+    )
+    cases = [(_RESTART_LOGITS, _RESTART_LABELS)]
+    random_logits = rng.normal(0, 1, (4, 12, 3))
+    cases.append((random_logits, rng.integers(0, 3, 12)))  # four runs of twelve images
+    for case, (logits, y) in enumerate(cases):
+        x_runs = _as_images(logits, rng)
+        margin, cross_entropy = _restart_scores(logits, y)
+        right = margin.argmax(axis=0)
+        try:
+            out = _array(_call(fn, model, x_runs.copy(), y.copy(), hints=hints))
+        except _Problem as problem:
+            if re.search(r"\b784\b|28,\s*28", str(problem)):
+                raise _Problem(shape_advice) from None
+            raise
+        runs, n = logits.shape[:2]
+        if out.shape == (n,) and np.allclose(out, np.round(out)):
+            raise _Problem(
+                "You returned one number per image (the run indices?). Return the images themselves: "
+                "x_runs[best, np.arange(N)], shape (N, ...)."
+            )
+        if out.shape == x_runs.shape:
+            raise _Problem(
+                f"Your result has the shape of all {runs} runs {x_runs.shape}; keep one image per image: "
+                f"shape {x_runs.shape[1:]}."
+            )
+        if out.shape != x_runs.shape[1:]:
+            raise _Problem(f"Your result has shape {out.shape}; it should be {x_runs.shape[1:]}: (N, ...).")
+        chosen = _chosen_runs(out, x_runs)
+        if np.array_equal(chosen, right):
+            continue
+        if (chosen < 0).any():
+            i = int(np.flatnonzero(chosen < 0)[0])
+            raise _Problem(
+                f"Image {i} of your result is none of the {runs} runs' images for it: return x_runs[r, i] "
+                "unchanged (no averaging, clipping or mixing of runs)."
+            )
+        if len(set(chosen.tolist())) == 1 and len(set(right.tolist())) > 1:
+            raise _Problem(
+                f"You returned run {chosen[0]} for every image. Choose per image: the run that breaks one "
+                "image need not be the run that breaks another (np.argmax over the runs' axis, then "
+                "x_runs[best, np.arange(N)])."
+            )
+        if np.array_equal(chosen, margin.argmin(axis=0)):
+            raise _Problem(
+                "You kept the run with the *smallest* margin, the weakest attack: take the largest "
+                "(np.argmax), and check the margin's sign: max_{j != y} z_j - z_y, positive when "
+                "misclassified."
+            )
+        with_true = np.maximum(margin, 0.0).argmax(axis=0)  # the max taken over every class, y included
+        if np.array_equal(chosen, with_true):
+            raise _Problem(
+                "Leave the true class out of the max: max over all classes minus z_y is 0 for every run "
+                "that classifies the image correctly, so those runs cannot be told apart (image "
+                f"{int(np.flatnonzero(chosen != right)[0])} is correct in every run)."
+            )
+        lowest_true = logits[:, np.arange(n), y].argmin(axis=0)  # the run with the smallest z_y
+        by_loss = cross_entropy.argmax(axis=0)
+        if np.array_equal(chosen, lowest_true) and not np.array_equal(lowest_true, by_loss):
+            raise _Problem(
+                "You chose the run with the lowest true logit z_y. What decides the class is z_y against the "
+                "other logits: a run can lower z_y and the others even more (image 4, run 0). Choose by the "
+                "margin max_{j != y} z_j - z_y."
+            )
+        if np.array_equal(chosen, by_loss):
+            raise _Problem(
+                "You chose by the cross-entropy. A higher cross-entropy does not always mean misclassified "
+                "(image 0: the run with the highest loss is classified correctly, another run is not); "
+                "choose by the margin max_{j != y} z_j - z_y."
+            )
+        i = int(np.flatnonzero(chosen != right)[0])
+        raise _Problem(
+            f"For image {i} (label {int(y[i])}) you returned run {int(chosen[i])}'s image, margin "
+            f"{margin[chosen[i], i]:+.2f}; run {int(right[i])} has the largest margin, "
+            f"{margin[right[i], i]:+.2f}. The margin is max over j != y of z_j, minus z_y."
+            + ("" if case == 0 else " (This was the second case: four runs of twelve random images.)")
+        )
+    return _say(
+        True,
+        [
+            "Per image, the run with the largest margin: a misclassifying run whenever there is one, "
+            "on both cases (3 runs of 5 images, 4 runs of 12)."
+        ],
+    )

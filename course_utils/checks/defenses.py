@@ -1,5 +1,5 @@
-"""Checks for the defence exercises: the FGSM-RS step and the TRADES loss (08), interval bounds of a
-dense layer (11)."""
+"""Checks for the defence exercises: the FGSM-RS step and the TRADES loss (08). Notebook 11's checks
+are in ``checks.certify``."""
 
 from __future__ import annotations
 
@@ -113,52 +113,4 @@ def check_trades_loss(fn) -> bool:
     raise _Problem(
         f"Expected {ce + beta * kl:.4f} (cross-entropy {ce:.4f} + {beta:g} x KL {kl:.4f}); got {value:.4f}. "
         "The KL of two softmaxes p, q is sum p (log p - log q); take batch means."
-    )
-
-
-# -------------------------------------------------------------- interval bounds of a layer (11)
-@_never_raises
-def check_interval_dense(fn) -> bool:
-    """Check ``fn(lower, upper, W, b)``: the lower and upper bounds of ``x @ W + b`` over every ``x``
-    with ``lower <= x <= upper``, as a pair of arrays ``(N, K)``."""
-    from course_utils.certify import ibp
-
-    rng = np.random.default_rng(5)
-    x = rng.uniform(0, 1, (3, 4))
-    lower, upper = x - 0.7 * rng.uniform(0, 1, x.shape), x + 0.7 * rng.uniform(0, 1, x.shape)
-    w = rng.normal(size=(4, 5))  # both signs
-    b = rng.normal(size=5)
-    result = _call(fn, lower.copy(), upper.copy(), w.copy(), b.copy())
-    if not (isinstance(result, tuple | list) and len(result) == 2):
-        raise _Problem("Return a pair (lower, upper): two arrays of shape (N, K), here (3, 5).")
-    low, high = _array(result[0], "your lower bound"), _array(result[1], "your upper bound")
-    if low.shape != (3, 5) or high.shape != (3, 5):
-        raise _Problem(
-            f"Your bounds have shapes {low.shape} and {high.shape}; each should be (3, 5): (N, K)."
-        )
-    ref_low, ref_high = (np.asarray(v) for v in ibp.interval_dense(lower, upper, w, b))
-    if np.allclose(low, ref_low, atol=1e-6) and np.allclose(high, ref_high, atol=1e-6):
-        return _say(True, ["Your bounds are exact: each equals the extreme value over the box's 16 corners."])
-    if np.allclose(low, lower @ w + b) and np.allclose(high, upper @ w + b):
-        raise _Problem(
-            "You mapped the two ends (lower @ W + b, upper @ W + b). A negative weight swaps them: the "
-            "smallest output takes the *upper* end of an input with a negative weight. Use the centre "
-            "m = (l + u) / 2 and radius r = (u - l) / 2: W m + b ± |W| r."
-        )
-    if np.allclose(low, np.minimum(lower @ w, upper @ w) + b):
-        raise _Problem(
-            "Taking the smaller of lower @ W and upper @ W mixes the inputs wrongly: each input must pick "
-            "its own end depending on the sign of its weight. Use W m + b ± |W| r."
-        )
-    if np.any(low > high + 1e-9):
-        raise _Problem("Some of your lower bounds exceed your upper bounds: check the signs of ± |W| r.")
-    corners = np.array(np.meshgrid(*[[0, 1]] * 4)).reshape(4, -1).T  # the 16 corners of the box
-    values = np.stack([np.where(c, upper, lower) @ w + b for c in corners])
-    if np.any(values.min(0) < low - 1e-9) or np.any(values.max(0) > high + 1e-9):
-        raise _Problem(
-            "Your bounds are not sound: some corner of the box gives an output outside them. Did you "
-            "forget the bias, or use W instead of |W| for the radius?"
-        )
-    raise _Problem(
-        "Your bounds contain every output but are looser than needed: use exactly W m + b ± |W| r."
     )
