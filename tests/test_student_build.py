@@ -37,6 +37,13 @@ def test_every_course_notebook_builds_without_a_solution_left(tmp_path):
         assert len(solutions) >= 2, f"{path.name}: fewer than two exercises' solutions"
         assert not any("solution" in c.metadata.get("tags", []) for c in student.cells)
         assert student_build.leaks(instructor, student) == []
+        # the lesson's predictions reach the student unchanged: the guess cell and the reveal after it
+        code = [c.source for c in instructor.cells if c.cell_type == "code"]
+        guesses = [s for s in code if "my_prediction = None" in s or "my_choice = None" in s]
+        reveals = [s for s in code if "predict.reveal_" in s]
+        assert len(guesses) == len(reveals), path.name
+        for source in guesses + reveals:
+            assert source in [c.source for c in student.cells], (path.name, source[:60])
 
 
 def test_solution_cells_become_stubs_and_the_rest_is_kept():
