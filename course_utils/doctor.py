@@ -20,94 +20,99 @@ import numpy as np
 from course_utils import config
 from course_utils import data as data_lib
 
-#: Seconds per notebook on the reference machine (2-core AMD EPYC CPU, no GPU, TF 2.21, Keras 3.15),
-#: measured with ``tools/run_course.py``, **with its models already cached** (what training a missing
-#: model adds is in :data:`TRAINING_SECONDS`). 01's and 02's are their first runs less the training
-#: of the MLP and the CNN. Notebook 09's ``quick`` time (with AutoAttack) was measured on another
-#: CPU only (64 s, where the notebook before AutoAttack took 22.5 s against 28 s here) and is scaled
-#: to this machine. The ``standard`` times of 08 and 09 come from later runs (README's course map, †
-#: and ‡). Notebooks were renumbered on 2026-12-01.
+#: Seconds per notebook on the reference machine (2-core Intel Xeon CPU with AVX-512 and AMX, no GPU,
+#: TF 2.21, Keras 3.15), measured on 2026-12-06 with ``tools/run_course.py --profile NAME``, one run,
+#: nothing else running, **with its models already cached** and no attack results cached (what
+#: training a missing model adds is in :data:`TRAINING_SECONDS`). The README's course map gives the
+#: same runs' times.
 REFERENCE_SECONDS = {
     "quick": {
-        "00_setup_and_tour": 12,
-        "01_neural_network_basics": 65,  # 69 s from an empty cache, of which the MLP 4 s
-        "02_convolutional_classifiers": 16,  # 22 s from an empty cache, of which the CNN 6 s
-        "03_generative_adversarial_networks": 36,
-        "04_gan_training_dynamics": 170,  # 2026-12-01
-        "05_the_classic_tf1_gan_snippet": 17,
-        "06_adversarial_examples_fgsm": 14,
-        "07_pgd_attacks": 20,
-        "08_adversarial_training": 163,
-        "09_evaluating_robustness": 80,  # estimated, see above
-        "10_black_box_and_transfer_attacks": 49,  # 2026-12-01
-        "11_certified_robustness": 50,  # 2026-12-01
-        "12_open_problems_and_faq": 99,
+        "00_setup_and_tour": 7,
+        "01_neural_network_basics": 23,
+        "02_convolutional_classifiers": 11,
+        "03_generative_adversarial_networks": 15,
+        "04_gan_training_dynamics": 115,
+        "04a_spectral_normalisation_on_fashion_mnist": 7,
+        "05_the_classic_tf1_gan_snippet": 10,
+        "06_adversarial_examples_fgsm": 10,
+        "07_pgd_attacks": 12,
+        "08_adversarial_training": 77,
+        "08a_adversarial_training_further": 50,
+        "09_evaluating_robustness": 18,
+        "09a_inside_autoattack": 33,
+        "10_black_box_and_transfer_attacks": 18,
+        "11_certified_robustness": 21,
+        "12_open_problems_and_faq": 34,
     },
     "standard": {
-        "00_setup_and_tour": 12,
-        "01_neural_network_basics": 86,  # 111 s from an empty cache, of which the MLP 25 s
-        "02_convolutional_classifiers": 124,  # 567 s from an empty cache, of which the CNN 443 s
-        "03_generative_adversarial_networks": 57,  # 2026-11-30, 6 epochs at 5e-4 (README §)
-        "04_gan_training_dynamics": 267,  # 2026-12-01
-        "05_the_classic_tf1_gan_snippet": 15,
-        "06_adversarial_examples_fgsm": 22,
-        "07_pgd_attacks": 210,
-        "08_adversarial_training": 1090,  # 2026-12-01 (README's course map, †)
-        "09_evaluating_robustness": 879,  # 2026-12-01, after 08 (its evaluation cache)
-        "10_black_box_and_transfer_attacks": 114,  # 2026-12-01 (¶)
-        "11_certified_robustness": 238,  # 2026-12-01 (README's course map, ¶)
-        "12_open_problems_and_faq": 108,
+        "00_setup_and_tour": 7,
+        "01_neural_network_basics": 33,
+        "02_convolutional_classifiers": 63,
+        "03_generative_adversarial_networks": 29,
+        "04_gan_training_dynamics": 191,
+        "04a_spectral_normalisation_on_fashion_mnist": 12,
+        "05_the_classic_tf1_gan_snippet": 11,
+        "06_adversarial_examples_fgsm": 16,
+        "07_pgd_attacks": 130,
+        "08_adversarial_training": 163,
+        "08a_adversarial_training_further": 88,
+        "09_evaluating_robustness": 188,
+        "09a_inside_autoattack": 157,
+        "10_black_box_and_transfer_attacks": 44,
+        "11_certified_robustness": 74,
+        "12_open_problems_and_faq": 41,
     },
 }
-#: Seconds to train each cached model (:data:`course_utils.zoo.MODELS`) once on the reference machine.
-#: ``standard``: the README course map's first-run figures (``cnn_next_seed`` is ``cnn`` from another
-#: seed: the same work; it took 713 s next to a CI job). ``quick``: ``python -m course_utils pretrain
-#: --profile quick`` from an empty cache on 2026-12-01.
+#: Seconds to train each cached model (:data:`course_utils.zoo.MODELS`) once on the reference machine:
+#: ``python -m course_utils pretrain --profile NAME`` from an empty cache (``quick`` on 2026-12-06,
+#: nothing else running; ``standard`` the same day next to a light job, so perhaps a little long).
 TRAINING_SECONDS = {
     "quick": {
-        "mlp": 4,
-        "cnn": 6,
-        "dcgan": 29,
-        "dcgan_conditional": 36,
-        "dcgan_sn": 30,
-        "cnn_pgd": 8,
-        "cnn_fast": 8,
-        "cnn_next_seed": 5,
-        "mlp_ibp": 7,
-        "cnn_noise": 5,
+        "mlp": 2,
+        "cnn": 3,
+        "dcgan": 21,
+        "dcgan_conditional": 27,
+        "dcgan_sn": 19,
+        "cnn_pgd": 5,
+        "cnn_fast": 5,
+        "cnn_next_seed": 4,
+        "mlp_ibp": 5,
+        "cnn_noise": 3,
     },
     "standard": {
-        "mlp": 25,
-        "cnn": 443,
-        "dcgan": 572,  # trained next to three other jobs (README §)
-        "dcgan_conditional": 406,
-        "dcgan_sn": 384,  # next to other jobs
-        "cnn_pgd": 495,  # 2026-11-30
-        "cnn_fast": 306,
-        "cnn_next_seed": 443,
-        "mlp_ibp": 153,
-        "cnn_noise": 513,
+        "mlp": 15,
+        "cnn": 134,
+        "dcgan": 189,
+        "dcgan_conditional": 214,
+        "dcgan_sn": 150,
+        "cnn_pgd": 248,
+        "cnn_fast": 114,
+        "cnn_next_seed": 321,
+        "mlp_ibp": 69,
+        "cnn_noise": 190,
     },
 }
 #: The cached models each notebook loads, in the order it loads them. A model missing from the cache
 #: is trained by the first notebook (in course order) that loads it.
 NOTEBOOK_MODELS = {
     "01_neural_network_basics": ("mlp",),
-    "02_convolutional_classifiers": ("cnn",),
+    "02_convolutional_classifiers": ("mlp", "cnn"),
     "03_generative_adversarial_networks": ("cnn", "dcgan", "dcgan_conditional"),
-    "04_gan_training_dynamics": ("cnn", "dcgan", "dcgan_sn"),
+    "04a_spectral_normalisation_on_fashion_mnist": ("cnn", "dcgan", "dcgan_sn"),
     "05_the_classic_tf1_gan_snippet": ("dcgan",),
     "06_adversarial_examples_fgsm": ("cnn",),
     "07_pgd_attacks": ("cnn",),
     "08_adversarial_training": ("cnn", "cnn_pgd", "cnn_fast"),
-    "09_evaluating_robustness": ("cnn", "cnn_pgd", "cnn_fast"),
+    "08a_adversarial_training_further": ("cnn", "cnn_pgd", "cnn_fast"),
+    "09_evaluating_robustness": ("cnn",),
+    "09a_inside_autoattack": ("cnn", "cnn_fast"),
     "10_black_box_and_transfer_attacks": ("mlp", "cnn", "cnn_next_seed", "cnn_pgd"),
     "11_certified_robustness": ("mlp", "cnn", "cnn_pgd", "mlp_ibp", "cnn_noise"),
     "12_open_problems_and_faq": ("cnn", "cnn_pgd"),
 }
-#: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds),
-#: from ``benchmarks/results/at_standard/results.json`` (``step_seconds.natural``).
-REFERENCE_STEP_SECONDS = 0.0612
+#: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds):
+#: :func:`step_seconds` there, three probes on 2026-12-06 (25.0, 24.7 and 25.4 ms).
+REFERENCE_STEP_SECONDS = 0.025
 
 
 @dataclasses.dataclass
@@ -146,7 +151,7 @@ def check_versions() -> list[Check]:
             "Python",
             platform.python_version(),
             config.python_supported(),
-            f"use {config.supported_python_text()}, for which TensorFlow 2.21 has wheels (see README)",
+            f"use {config.supported_python_text()}, the versions the course supports (see README)",
         ),
         Check(
             "TensorFlow",
@@ -246,7 +251,8 @@ def speed_sentence(seconds: float) -> str:
         comparison = f"{1 / ratio:.1f}x slower than the reference machine"
     return (
         f"Speed: this machine is {comparison} (a training step of the course's CNN takes "
-        f"{1000 * seconds:.0f} ms here, {1000 * REFERENCE_STEP_SECONDS:.0f} ms there: a 2-core CPU)."
+        f"{1000 * seconds:.0f} ms here, {1000 * REFERENCE_STEP_SECONDS:.0f} ms there: "
+        "a 2-core Intel Xeon CPU)."
     )
 
 
