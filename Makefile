@@ -1,15 +1,26 @@
 # The course's commands. Each one creates the virtual environment (.venv) first when it is missing.
-#   make course   run every notebook headless -> build/executed/*.ipynb, build/html/*.html
-#   make test     lint, notebook cleanliness, unit tests, every notebook under nbval (quick profile)
-#   make lab      students: JupyterLab on your own copies in my_notebooks/ (exercises without solutions;
-#                 made once, never overwritten: delete a file there to get a fresh copy)
-#   make lab-instructor  JupyterLab on notebooks/, the instructor's copies with the solutions
-#   make unit-fast  the unit tests without the slow ones (for the edit-test loop)
-#   make student  students' copies without solutions -> build/student/*.ipynb
-#   make slides   reveal.js decks that work offline -> build/slides/*.slides.html (after make course)
-#   make help     this list
+#   make lab             students: JupyterLab on your own copies in my_notebooks/ (exercises without
+#                        solutions; made once, never overwritten: delete a file there for a fresh copy)
+#   make lab-instructor  instructors: JupyterLab on notebooks/, the copies with the solutions
+#   make course          run every notebook headless -> build/executed/*.ipynb, build/html/*.html
+#   make slides          reveal.js decks that work offline -> build/slides/*.slides.html (after make course)
+#   make student         students' copies without solutions -> build/student/*.ipynb
+#   make test            lint, notebook cleanliness, unit tests, student build, every notebook under nbval
+#   make unit            the unit tests (tests/)
+#   make unit-fast       the unit tests without the slow ones (for the edit-test loop)
+#   make nbval           every notebook under nbval, quick profile, figures checked against the references
+#   make lint            ruff check and ruff format --check
+#   make format          ruff's fixes and formatting, applied
+#   make check-notebooks fails if a notebook is committed with outputs or machine metadata
+#   make clean-notebooks strips outputs and metadata from the notebooks
+#   make benchmark       the CNN-accuracy and attack-speed benchmarks (standard profile) -> benchmarks/results
+#   make venv            only create .venv and install the course
+#   make clean           delete build/ and the test caches (not the model cache .cache/)
+#   make help            this list
 #   Variables: COURSE_PROFILE (quick, standard or full), PYTHON (the interpreter that creates .venv,
-#              default python3), TF_BUILD (cpu or gpu: TensorFlow's build in .venv; gpu if nvidia-smi exists)
+#              default python3), TF_BUILD (cpu or gpu: TensorFlow's build in .venv; gpu if nvidia-smi exists),
+#              LAB_ARGS (extra options for JupyterLab; --allow-root is added when you are root, as in
+#              Docker, dev containers and many cloud VMs)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -82,15 +93,18 @@ nbval: $(STAMP)
 	COURSE_PROFILE=quick COURSE_CHECK_EXPECTED=1 TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=1200 -p no:randomly $(NOTEBOOKS)
 
+# JupyterLab refuses to start as root unless told to; root is normal in containers and cloud VMs.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 lab: $(STAMP)
 	$(BIN)/python tools/student_build.py --out my_notebooks --keep-existing
-	$(BIN)/jupyter lab my_notebooks
+	$(BIN)/jupyter lab $(LAB_ARGS) my_notebooks
 
 lab-instructor: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks
 
 help:
-	@sed -n 's/^#   //p; s/^#                 /    /p' Makefile
+	@sed -n '/^# The course/,/^$$/{s/^# \{0,3\}//p}' Makefile
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cnn_accuracy.py --profile standard --out benchmarks/results
