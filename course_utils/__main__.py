@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--profile",
         default=None,
-        help="quick, standard or full (default: $COURSE_PROFILE, else full with a GPU, standard without)",
+        help="quick, standard or full (default: $COURSE_PROFILE, else standard)",
     )
     p.set_defaults(run=pretrain)
     p = commands.add_parser("doctor", help="check this machine for the course and estimate notebook times")

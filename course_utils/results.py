@@ -70,3 +70,23 @@ def robustness_cost(name: str = "at_standard/results.json") -> list[dict]:
             }
         )
     return rows
+
+
+def full_cost_note() -> str:
+    """What the ``full`` profile is projected to cost, from the adversarial-training benchmark's
+    ``--estimate`` run (``at_full/estimate.json``: measured step times, scaled to the full schedules),
+    in one sentence to print before anything trains in ``full``."""
+    advice = "Use COURSE_PROFILE=standard unless you mean it."
+    try:
+        estimate = load("at_full/estimate.json")
+    except FileNotFoundError:
+        return (
+            "The full profile trains bigger models for 30 epochs and has not been timed on a GPU; its "
+            "projected cost is in benchmarks/results/at_full/estimate.json of the course repository. "
+            + advice
+        )
+    return (
+        f"The full profile has not been timed on a GPU. On {estimate['machine']} its "
+        f"adversarial-training benchmark alone was projected at {estimate['total_hours']:.0f} hours "
+        f"(benchmarks/results/at_full/estimate.json, {estimate['date']}). {advice}"
+    )

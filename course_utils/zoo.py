@@ -25,6 +25,14 @@ def _training_data(profile: config.Profile, seed: int):
     return (x_train, y_train), (x_test, y_test)
 
 
+def _say_what_full_costs(profile: config.Profile) -> None:
+    """Before a model trains in the opt-in ``full`` profile: its projected cost, printed."""
+    if profile.name == "full":
+        from course_utils import results
+
+        print(results.full_cost_note(), flush=True)
+
+
 def _load_or_train(name, settings, build, profile, schedule, seed, retrain, verbose, cache_dir, fit=None):
     """Load ``name`` from the cache or build and train it on the profile's data.
 
@@ -34,6 +42,7 @@ def _load_or_train(name, settings, build, profile, schedule, seed, retrain, verb
     fit = fit or training.train_classifier
 
     def train(model):
+        _say_what_full_costs(profile)
         (x_train, y_train), validation = _training_data(profile, seed)
         return fit(
             model, x_train, y_train, validation_data=validation, seed=seed, verbose=verbose, **schedule
@@ -260,6 +269,7 @@ def dcgan(
         return gan_lib.build_generator(filters=profile.gan_filters, num_classes=num_classes)
 
     def train(generator):
+        _say_what_full_costs(profile)
         classifier, _ = cnn(feature_profile, seed=seed, verbose=verbose, cache_dir=cache_dir)
         (x_train, y_train), (x_test, _) = _training_data(profile, seed)
         space = sample_quality.FeatureSpace(classifier, x_test, n=profile.gan_fid_images, seed=seed)

@@ -37,3 +37,14 @@ def test_outside_a_checkout_the_error_says_where_the_results_live(monkeypatch):
     monkeypatch.undo()
     with pytest.raises(FileNotFoundError, match="run the benchmark"):
         results.load("no_such_file.json")
+
+
+def test_the_full_profiles_cost_note_quotes_the_estimate_file(monkeypatch):
+    import json
+
+    estimate = json.loads((config.repo_root() / "benchmarks/results/at_full/estimate.json").read_text())
+    note = results.full_cost_note()
+    assert f"projected at {round(estimate['total_hours'])} hours" in note
+    assert estimate["machine"] in note and "COURSE_PROFILE=standard" in note
+    monkeypatch.setattr(config, "repo_root", lambda: None)  # the package installed elsewhere
+    assert "has not been timed on a GPU" in results.full_cost_note()

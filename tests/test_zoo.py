@@ -139,3 +139,19 @@ def test_certification_models_train_once_then_load(tmp_path):
     assert "certified" in zoo.ibp_mlp(tiny, cache_dir=tmp_path, verbose=0)[1].history
     _, other = zoo.noise_cnn(tiny, sigma=0.5, cache_dir=tmp_path, verbose=0)  # another sigma, another model
     assert not other.from_cache
+
+
+@needs_data
+@pytest.mark.slow
+def test_a_model_about_to_train_in_the_full_profile_says_what_full_costs_first(tmp_path, capsys):
+    from course_utils import results
+
+    quick = config.get_profile("quick")
+    tiny_full = dataclasses.replace(quick, name="full", train_size=300, test_size=100, mlp_epochs=1)
+    zoo.mlp(tiny_full, cache_dir=tmp_path, verbose=0)
+    assert results.full_cost_note() in capsys.readouterr().out
+    _, record = zoo.mlp(tiny_full, cache_dir=tmp_path, verbose=0)  # loaded: nothing to warn about
+    assert record.from_cache and "full profile" not in capsys.readouterr().out
+    tiny_quick = dataclasses.replace(quick, train_size=300, test_size=100, mlp_epochs=1)
+    zoo.mlp(tiny_quick, cache_dir=tmp_path, verbose=0)
+    assert "full profile" not in capsys.readouterr().out
