@@ -8,90 +8,28 @@ take. Every problem comes with what to do about it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from course_utils import config
+from course_utils import config, reference_times
 from course_utils import data as data_lib
 
-#: Seconds per notebook on the reference machine (2-core Intel Xeon CPU with AVX-512 and AMX, no GPU,
-#: TF 2.21, Keras 3.15), measured on 2026-12-06 with ``tools/run_course.py --profile NAME``, one run,
-#: nothing else running, **with its models already cached** and no attack results cached (what
-#: training a missing model adds is in :data:`TRAINING_SECONDS`). The README's course map gives the
-#: same runs' times.
-REFERENCE_SECONDS = {
-    "quick": {
-        "00_setup_and_tour": 7,
-        "01_neural_network_basics": 23,
-        "02_convolutional_classifiers": 11,
-        "03_generative_adversarial_networks": 15,
-        "04_gan_training_dynamics": 115,
-        "04a_spectral_normalisation_on_fashion_mnist": 7,
-        "05_the_classic_tf1_gan_snippet": 10,
-        "06_adversarial_examples_fgsm": 10,
-        "07_pgd_attacks": 12,
-        "08_adversarial_training": 77,
-        "08a_adversarial_training_further": 50,
-        "09_evaluating_robustness": 18,
-        "09a_inside_autoattack": 33,
-        "10_black_box_and_transfer_attacks": 18,
-        "11_certified_robustness": 21,
-        "12_open_problems_and_faq": 34,
-    },
-    "standard": {
-        "00_setup_and_tour": 7,
-        "01_neural_network_basics": 33,
-        "02_convolutional_classifiers": 63,
-        "03_generative_adversarial_networks": 29,
-        "04_gan_training_dynamics": 191,
-        "04a_spectral_normalisation_on_fashion_mnist": 12,
-        "05_the_classic_tf1_gan_snippet": 11,
-        "06_adversarial_examples_fgsm": 16,
-        "07_pgd_attacks": 130,
-        "08_adversarial_training": 163,
-        "08a_adversarial_training_further": 88,
-        "09_evaluating_robustness": 188,
-        "09a_inside_autoattack": 157,
-        "10_black_box_and_transfer_attacks": 44,
-        "11_certified_robustness": 74,
-        "12_open_problems_and_faq": 41,
-    },
-}
-#: Seconds to train each cached model (:data:`course_utils.zoo.MODELS`) once on the reference machine:
-#: ``python -m course_utils pretrain --profile NAME`` from an empty cache (``quick`` on 2026-12-06,
-#: nothing else running; ``standard`` the same day next to a light job, so perhaps a little long).
-TRAINING_SECONDS = {
-    "quick": {
-        "mlp": 2,
-        "cnn": 3,
-        "dcgan": 21,
-        "dcgan_conditional": 27,
-        "dcgan_sn": 19,
-        "cnn_pgd": 5,
-        "cnn_fast": 5,
-        "cnn_next_seed": 4,
-        "mlp_ibp": 5,
-        "cnn_noise": 3,
-    },
-    "standard": {
-        "mlp": 15,
-        "cnn": 134,
-        "dcgan": 189,
-        "dcgan_conditional": 214,
-        "dcgan_sn": 150,
-        "cnn_pgd": 248,
-        "cnn_fast": 114,
-        "cnn_next_seed": 321,
-        "mlp_ibp": 69,
-        "cnn_noise": 190,
-    },
-}
+#: The reference machine's measured times (``course_utils/reference_times.json``, written by
+#: ``tools/reference_times.py`` from measured runs; the README's course map shows the same file):
+#: seconds per notebook **with its models already cached** and no attack results cached, and seconds
+#: to train each cached model (:data:`course_utils.zoo.MODELS`) once.
+_REFERENCE = reference_times.load()
+REFERENCE_MACHINE = _REFERENCE["machine"]
+REFERENCE_SECONDS = _REFERENCE["notebooks"]
+TRAINING_SECONDS = _REFERENCE["training"]
 #: The cached models each notebook loads, in the order it loads them. A model missing from the cache
 #: is trained by the first notebook (in course order) that loads it.
 NOTEBOOK_MODELS = {
@@ -110,9 +48,9 @@ NOTEBOOK_MODELS = {
     "11_certified_robustness": ("mlp", "cnn", "cnn_pgd", "mlp_ibp", "cnn_noise"),
     "12_open_problems_and_faq": ("cnn", "cnn_pgd"),
 }
-#: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds):
-#: :func:`step_seconds` there, three probes on 2026-12-06 (25.0, 24.7 and 25.4 ms).
-REFERENCE_STEP_SECONDS = 0.025
+#: One training step of the `standard` CNN on a batch of 128 on the reference machine (seconds), by
+#: :func:`step_seconds`, recorded with the times.
+REFERENCE_STEP_SECONDS = _REFERENCE["step_seconds"]
 
 
 @dataclasses.dataclass
@@ -141,10 +79,35 @@ def tensorflow_build() -> str:
         return "full build"
 
 
+@contextlib.contextmanager
+def _start_up_lines_held_back():
+    """Hold back what C++ code writes to the process's stderr (file descriptor 2) inside the block:
+    TensorFlow's start-up lines ("All log messages before absl::InitializeLog()", oneDNN, CPU
+    features), which read like instructions but are not. If the block raises, they are written out
+    after all, since they may say why."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def check_versions() -> list[Check]:
     """Python in ``config.SUPPORTED_PYTHON``, TensorFlow 2, Keras 3 on TensorFlow, oneDNN requested."""
-    import keras
-    import tensorflow as tf
+    with _start_up_lines_held_back():
+        import keras
+        import tensorflow as tf
+
+        tf.constant(0.0) + 1.0  # the first operation logs the CPU's features
 
     checks = [
         Check(
@@ -252,13 +215,11 @@ def speed_sentence(seconds: float) -> str:
     return (
         f"Speed: this machine is {comparison} (a training step of the course's CNN takes "
         f"{1000 * seconds:.0f} ms here, {1000 * REFERENCE_STEP_SECONDS:.0f} ms there: "
-        "a 2-core Intel Xeon CPU)."
+        f"{REFERENCE_MACHINE})."
     )
 
 
-def duration(seconds: float) -> str:
-    """A time as people say it: ``"45 s"`` below 90 seconds, else whole minutes, ``"8 min"``."""
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+duration = reference_times.duration
 
 
 def training_plan(profile_name: str, missing=None) -> dict[str, list[str]]:
@@ -336,11 +297,12 @@ def run(profile_name: str | None = None, *, probe: bool = True, out=None) -> int
                 total += minutes_here
                 print(f"  {notebook:38s} {minutes_here:6.1f}{note}", file=out)
             print(f"  {'all of them':38s} {total:6.1f}", file=out)
-            print(
-                "Pre-train the cached models ahead of time: python -m course_utils pretrain "
-                f"--profile {profile.name}",
-                file=out,
-            )
+            if missing:
+                print(
+                    f"Train the {len(missing)} missing model(s) ahead of time: python -m course_utils "
+                    f"pretrain --profile {profile.name}",
+                    file=out,
+                )
     problems = [c for c in checks if not c.ok]
     print(f"\n{len(problems)} problem(s)." if problems else "\nReady.", file=out)
     return 1 if problems else 0

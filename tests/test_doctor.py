@@ -1,13 +1,18 @@
 """Tests for course_utils.doctor, the environment check behind ``python -m course_utils doctor``."""
 
 import io
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from course_utils import __main__ as cli
 from course_utils import config, data, doctor, zoo
 
+ROOT = Path(__file__).resolve().parents[1]
 needs_data = pytest.mark.skipif(
     not data.DEBIAN_DIR.is_dir(), reason="Debian's dataset-fashion-mnist not installed"
 )
@@ -119,6 +124,7 @@ def test_the_cache_line_and_the_estimates_follow_what_is_cached(tmp_path, monkey
     out = io.StringIO()
     doctor.run("standard", out=out)
     assert re.search(rf"08_adversarial_training +{cached / 60:.1f}\n", out.getvalue())
+    assert "pretrain" not in out.getvalue()  # nothing to train: no advice to train
     assert set().union(*doctor.NOTEBOOK_MODELS.values()) <= set(zoo.MODELS)
     # with only the CNN cached, the DCGANs' training is charged to 03, the first notebook to load them
     monkeypatch.setattr(doctor, "cached_models", lambda p: {m: m == "cnn" for m in zoo.MODELS})
@@ -126,6 +132,10 @@ def test_the_cache_line_and_the_estimates_follow_what_is_cached(tmp_path, monkey
     doctor.run("standard", out=out)
     assert re.search(
         r"03_generative_adversarial_networks .*\(trains dcgan, dcgan_conditional first\)", out.getvalue()
+    )
+    missing = len(zoo.MODELS) - 1
+    assert f"Train the {missing} missing model(s) ahead of time: python -m course_utils pretrain" in (
+        out.getvalue()
     )
 
 
@@ -182,3 +192,30 @@ def test_notebook_models_lists_what_each_notebook_loads():
         assert _models_loaded_by(notebook) == set(doctor.NOTEBOOK_MODELS.get(notebook.stem, ())), (
             notebook.stem
         )
+
+
+def test_doctor_holds_back_tensorflows_start_up_lines_but_not_a_failure(tmp_path):
+    """Started as a student would (no TF_CPP_MIN_LOG_LEVEL), the report is all doctor prints."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["COURSE_CACHE_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "course_utils", "doctor", "--no-speed"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.stdout.startswith("Course environment check"), done.stdout[:300]
+    assert done.stderr == "", done.stderr[:300]
+    # what C++ code writes inside the block comes out if the block fails
+    script = (
+        "import os\nfrom course_utils import doctor\n"
+        "with doctor._start_up_lines_held_back():\n"
+        "    os.write(2, b'held line\\n')\n"
+        "    raise SystemExit(3)\n"
+    )
+    failed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert failed.returncode == 3 and failed.stderr == "held line\n"
+    quiet = script.replace("    raise SystemExit(3)\n", "")
+    passed = subprocess.run([sys.executable, "-c", quiet], capture_output=True, text=True, cwd=ROOT)
+    assert passed.returncode == 0 and passed.stderr == ""
