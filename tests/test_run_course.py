@@ -158,3 +158,19 @@ def test_cell_seconds_reads_nbclients_timestamps():
         "shell.execute_reply": "2026-12-06T12:45:15.750000Z",
     }
     assert run_course.cell_seconds(nb) == [(1, 4.25)]  # the unexecuted cell has no entry
+
+
+def test_the_saved_notebook_starts_at_in_1_once_the_set_up_cell_is_taken_out():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# title")]
+    for count in (2, 3, None, 5):  # the set-up cell ran as 1; a cell that did not run has None
+        cell = nbformat.v4.new_code_cell("1 + 1", execution_count=count)
+        if count:
+            cell.outputs = [
+                nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=count)
+            ]
+        nb.cells.append(cell)
+    run_course.renumber_after_setup_cell(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == [1, 2, None, 4]
+    assert [c.outputs[0]["execution_count"] for c in code if c.outputs] == [1, 2, 4]

@@ -120,7 +120,7 @@ def write_index(folder: Path, rows, profile: str, course_map: dict | None = None
         times = f"this run ({html.escape(profile)}): {seconds / 60:.1f} min"
         if info:
             times += (
-                f"; measured on a 2-core CPU, quick: {html.escape(info['quick'])}, "
+                f"; on the reference CPU, quick: {html.escape(info['quick'])}, "
                 f"standard: {html.escape(info['standard'])}"
             )
         items.append(
@@ -133,7 +133,8 @@ def write_index(folder: Path, rows, profile: str, course_map: dict | None = None
         "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.4}"
         "ul{list-style:none;padding:0}li{margin:0 0 1em}li p{margin:.2em 0}small{color:#555}</style>"
         f"<h1>Adversarial examples, robustness and GANs</h1><p>Profile of this run: {html.escape(profile)}. "
-        'Times "a + b": a with the models already cached, b the one-off training of a first run.</p>'
+        "Reference times are with the notebook's models already cached; "
+        "<code>python -m course_utils doctor</code> estimates them for your machine.</p>"
         f"<ul>{''.join(items)}</ul>",
         encoding="utf-8",
     )
@@ -193,6 +194,16 @@ def render_html(nb, folder: Path, stem: str, exporter: HTMLExporter | None = Non
     target = folder / f"{stem}.html"
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def renumber_after_setup_cell(nb) -> None:
+    """Execution counts as if the taken-out set-up cell had never run: the first cell is ``In [1]``."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.get("execution_count"):
+            cell.execution_count -= 1
+            for output in cell.get("outputs", []):
+                if output.get("execution_count"):
+                    output["execution_count"] -= 1
 
 
 def cell_seconds(nb) -> list[tuple[int, float]]:
@@ -258,10 +269,15 @@ def main(argv=None) -> int:
     ipc_kernel = ipc_kernel_config()
     profile_name = config.get_profile().name
     seconds_of, longest_of, failed = {}, {}, []
-    for path in paths:
+    # What the kernels write to their process's stderr (TensorFlow's start-up lines, twice per notebook)
+    # goes to a log instead of between the course's own lines.
+    kernel_log_path = args.out / "kernel-stderr.log"
+    kernel_log = kernel_log_path.open("w", encoding="utf-8")
+    for number, path in enumerate(paths, 1):
         nb = nbformat.read(path, as_version=4)
         expected = expected_time(profile_name, path.stem)
-        print(f"running {path.name} ({expected}) ..." if expected else f"running {path.name} ...", flush=True)
+        what = f"[{number}/{len(paths)}] running {path.name}"
+        print(f"{what} ({expected}) ..." if expected else f"{what} ...", flush=True)
         start = time.perf_counter()
         nb.cells.insert(0, nbformat.v4.new_code_cell(ALT_TEXT_SETUP))  # taken out again below
         try:
@@ -273,12 +289,13 @@ def main(argv=None) -> int:
                 # IPC (Unix sockets) instead of TCP: the kernel is local, and ipykernel warns about
                 # unencrypted TCP.
                 config=ipc_kernel,
-            ).execute()
+            ).execute(stderr=kernel_log)
         except Exception as exc:  # noqa: BLE001 - report every notebook, then fail at the end
             failed.append(path.name)
             print(f"  FAILED: {type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}")
         seconds = time.perf_counter() - start
         nb.cells.pop(0)
+        renumber_after_setup_cell(nb)
         loud = loud_log_lines(nb)
         if loud:
             print(f"  {len(loud)} warning- or error-level log line(s) (removed from the saved notebook):")
@@ -306,7 +323,10 @@ def main(argv=None) -> int:
         if p.stem in timings and (args.out / "html" / f"{p.stem}.html").exists()
     ]
     write_index(args.out / "html", rows, profile)
-    print(f"index: {args.out / 'html' / 'index.html'}")
+    kernel_log.close()
+    total = sum(seconds_of.values())
+    print(f"{len(seconds_of)} notebook(s) in {total / 60:.1f} min; index: {args.out / 'html' / 'index.html'}")
+    print(f"(the kernels' own start-up messages are in {kernel_log_path})")
     if failed:
         print("failed notebooks: " + ", ".join(failed))
         return 1
