@@ -2,8 +2,10 @@
 #   make lab             students: JupyterLab on your own copies in my_notebooks/ (exercises without
 #                        solutions; made once, never overwritten: delete a file there for a fresh copy)
 #   make lab-instructor  instructors: JupyterLab on notebooks/, the copies with the solutions
-#   make course          run every notebook headless -> build/executed/*.ipynb, build/html/*.html
-#   make slides          reveal.js decks that work offline -> build/slides/*.slides.html (after make course)
+#   make course          run every notebook headless, then slides, students' copies and the course site
+#                        -> build/site/index.html (open it in a browser; it needs no network)
+#   make site            the course site again, from the notebooks make course ran (no network needed)
+#   make slides          reveal.js decks that work offline -> build/slides/*.slides.html (make course makes them)
 #   make student         students' copies without solutions -> build/student/*.ipynb
 #   make test            lint, notebook cleanliness, unit tests, student build, every notebook under nbval
 #   make unit            the unit tests (tests/)
@@ -35,7 +37,7 @@ TF_BUILD ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help course test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit unit-fast nbval benchmark clean venv
+.PHONY: help course site test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit unit-fast nbval benchmark clean venv
 
 venv: $(STAMP)
 
@@ -53,8 +55,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --progress-bar on -e ".[dev,$(TF_BUILD)]"
 	@touch $@
 
+# The notebooks, then what the course site links to (slides, students' copies), then the site.
 course: $(STAMP)
 	$(BIN)/python tools/run_course.py
+	$(BIN)/python tools/build_slides.py
+	$(BIN)/python tools/student_build.py
+	$(BIN)/python tools/build_site.py
+
+site: $(STAMP)
+	$(BIN)/python tools/build_site.py
 
 test: lint check-notebooks unit student nbval
 
