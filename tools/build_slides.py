@@ -15,7 +15,12 @@ Everything a deck loads is copied beside it into ``build/slides/_static/``: reve
 from __future__ import annotations
 
 import argparse
+import base64
+import copy
+import math
+import re
 import shutil
+import struct
 import sys
 from pathlib import Path
 
@@ -61,6 +66,107 @@ def assign(paths) -> int:
     return changed
 
 
+#: Height budget of one slide, in CSS pixels of the 1280 x 800 slide: the estimates below err by about
+#: 60 px (measured against Chromium), and reveal.js needs a margin.
+SLIDE_BUDGET = 660
+#: No cell is taller than this on a slide: a longer one scrolls inside its box (see the template).
+CELL_CAP = 620
+
+
+def _png_height(data: str) -> float:
+    """Height in slide pixels of a base64 PNG, as the template shows it (scaled to fit 1,100 px
+    wide, at most 500 px high)."""
+    head = base64.b64decode(data[:64] + "=" * (-len(data[:64]) % 4))
+    width, height = struct.unpack(">II", head[16:24])
+    return min(500.0, height * min(1.0, 1100 / max(width, 1)))
+
+
+def _lines(text: str, width: int) -> int:
+    return sum(max(1, math.ceil(len(line) / width)) for line in text.rstrip("\n").split("\n"))
+
+
+def estimated_height(cell) -> float:
+    """The cell's height on a slide, in pixels, from its lines, headings and figures (a linear fit to
+    heights measured in Chromium at 1280 x 800: 120 cells of notebooks 07, 08 and 11), at most
+    :data:`CELL_CAP`."""
+    if cell.cell_type == "markdown":
+        lines = cell.source.split("\n")
+        height = 19 + 16 * _lines(cell.source, 90) + 75 * sum(line.startswith("#") for line in lines)
+        # the title's big heading: about 110 px a line of 35 characters
+        height += sum(110 * math.ceil(len(line) / 35) for line in lines if line.startswith("# "))
+        return min(CELL_CAP, height)
+    height = 42 + min(400, 20 * _lines(cell.source, 110))
+    text, images = 0, 0.0
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            text += _lines(output.get("text", ""), 110)
+        data = output.get("data", {})
+        if "image/png" in data:
+            images += _png_height(data["image/png"])
+        elif "text/plain" in data:
+            text += _lines(data["text/plain"], 110)
+    return min(CELL_CAP, height + min(300, 20 * text) + 1.1 * images)
+
+
+def _markdown_blocks(source: str) -> list[str]:
+    """A markdown cell cut at its blank lines, except inside a fenced block or $$ display maths."""
+    blocks, current, fenced, maths = [], [], False, False
+    for line in source.split("\n"):
+        if line.strip().startswith("```"):
+            fenced = not fenced
+        if line.strip().startswith("$$") and not (line.strip().endswith("$$") and len(line.strip()) > 2):
+            maths = not maths
+        if not line.strip() and not fenced and not maths and current:
+            blocks.append("\n".join(current))
+            current = []
+        elif line.strip() or current:
+            current.append(line)
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+def paginate(nb):
+    """A copy of ``nb`` cut into slides that fit 1280 x 800: the headings' slide types (cells'
+    ``metadata.slideshow``), plus a new sub-slide wherever the next cell would take a slide past
+    :data:`SLIDE_BUDGET`. A markdown cell taller than the budget is first cut into its paragraphs.
+    The set-up code (every code cell before the first ``##`` section), the solutions and their heading
+    are left out."""
+    nb = copy.deepcopy(nb)
+    cells, title_slide = [], True
+    for cell in nb.cells:
+        kind = cell.metadata.get("slideshow", {}).get("slide_type") or slide_type(cell)
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("## "):
+            title_slide = False
+        if cell.cell_type == "code" and title_slide:
+            kind = "skip"  # set-up: imports, the profile, the data
+        if cell.cell_type == "markdown" and re.match(r"#+ Solutions\b", cell.source.lstrip()):
+            kind = "skip"
+        if kind == "skip":
+            continue
+        if cell.cell_type == "markdown" and estimated_height(cell) > SLIDE_BUDGET / 2:
+            for i, block in enumerate(_markdown_blocks(cell.source)):
+                part = nbformat.v4.new_markdown_cell(block, metadata=copy.deepcopy(cell.metadata))
+                part.metadata["slideshow"] = {"slide_type": kind if i == 0 else "-"}
+                cells.append(part)
+            continue
+        cell.metadata["slideshow"] = {"slide_type": kind}
+        cells.append(cell)
+    used = 0.0
+    for cell in cells:
+        height = estimated_height(cell)
+        kind = cell.metadata["slideshow"]["slide_type"]
+        if kind in ("slide", "subslide"):
+            used = height
+        elif used + height > SLIDE_BUDGET:
+            cell.metadata["slideshow"] = {"slide_type": "subslide"}
+            used = height
+        else:
+            used += height
+    nb.cells = cells
+    return nb
+
+
 def static_sources() -> dict[str, Path]:
     import jupyter_server_mathjax
     import sphinx_revealjs
@@ -91,7 +197,7 @@ def build(paths, out: Path) -> list[Path]:
     for path in paths:
         executed = ROOT / "build" / "executed" / path.name
         source = executed if executed.exists() else path
-        nb = nbformat.read(source, as_version=4)
+        nb = paginate(nbformat.read(source, as_version=4))
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
         target = out / f"{path.stem}.slides.html"
         target.write_text(body, encoding="utf-8")
