@@ -174,3 +174,26 @@ def test_keep_existing_leaves_ambiguous_old_copies_alone(tmp_path, capsys):
     assert student_build.main(["--out", str(out), "--keep-existing", str(source)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["04_x.ipynb", "05_x.ipynb", "06_x.ipynb"]
     assert "several earlier copies (04_x.ipynb, 05_x.ipynb)" in capsys.readouterr().out
+
+
+def test_copies_for_hosted_notebooks_start_with_a_set_up_cell_that_does_nothing_here(tmp_path):
+    import subprocess
+    import sys
+
+    source = tmp_path / "src" / "99_demo.ipynb"
+    source.parent.mkdir()
+    nbformat.write(_notebook(), source)
+    out = tmp_path / "out"
+    repo = "https://example.org/course.git"
+    assert student_build.main(["--out", str(out), "--colab-repo", repo, str(source)]) == 0
+    nb = nbformat.read(out / "99_demo.ipynb", as_version=4)
+    assert nb.cells[0].source == "# Title" and student_build.COLAB_TAG in nb.cells[1].metadata["tags"]
+    setup = nb.cells[1].source
+    assert f"COURSE_REPO = {repo!r}" in setup and '"course[gpu]"' in setup
+    # here course_utils is installed: the cell must neither clone, install nor stop the notebook
+    done = subprocess.run([sys.executable, "-c", setup], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "" and not (tmp_path / "course").exists()
+    assert sum(student_build.COLAB_TAG in c.metadata.get("tags", []) for c in nb.cells) == 1
+    plain = tmp_path / "plain"
+    assert student_build.main(["--out", str(plain), str(source)]) == 0
+    assert student_build.COLAB_TAG not in str(nbformat.read(plain / "99_demo.ipynb", as_version=4))

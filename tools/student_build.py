@@ -19,6 +19,12 @@ where) if anything would leak. With ``--run`` it also executes each student copy
 student's "Run All" before starting the exercises would, and fails on any cell that raises
 (``COURSE_PROFILE=quick`` keeps that to a few minutes).
 
+With ``--colab-repo URL`` each copy starts with a set-up cell for hosted notebooks (Colab, Kaggle):
+in a session without ``course_utils`` it clones the course from ``URL``, installs it, keeps trained
+models on Google Drive (Colab) or in ``/kaggle/working``, and asks for one restart; anywhere the
+package is installed it does nothing. An instructor builds the copies once with the repository's
+address and hands them out (or puts them on Drive).
+
 With ``--keep-existing`` a copy made before the course renumbered its notebooks (the same name after
 the number, ``04_adversarial_examples_fgsm.ipynb`` for ``06_adversarial_examples_fgsm.ipynb``) is
 renamed to the new number rather than left beside a fresh copy: the student's answers move with it.
@@ -70,6 +76,38 @@ def stub_source(cell) -> str:
     if cell.cell_type == "code":
         return (f"# Exercise {number}\n" if number else "") + DEFAULT_STUB
     return (f"**Exercise {number}.** " if number else "") + TEXT_STUB
+
+
+COLAB_TAG = "hosted-setup"
+COLAB_SETUP = """# Colab, Kaggle: install the course once per session (elsewhere this cell does nothing).
+import importlib.util
+import os
+import subprocess
+import sys
+
+COURSE_REPO = {repo!r}
+if importlib.util.find_spec("course_utils") is None:
+    if os.path.isdir("/kaggle/working"):
+        os.environ["COURSE_CACHE_DIR"] = "/kaggle/working/course-models"
+    else:  # Colab: trained models survive the session on Google Drive
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+        os.environ["COURSE_CACHE_DIR"] = "/content/drive/MyDrive/adversarial-course/models"
+    if not os.path.isdir("course"):
+        subprocess.run(["git", "clone", "--depth", "1", COURSE_REPO, "course"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "course[gpu]"], check=True)
+    raise SystemExit("Installed. Restart the session (Runtime > Restart session), then run all cells.")
+"""
+
+
+def with_hosted_setup(nb, repo: str):
+    """``nb`` with :data:`COLAB_SETUP` for ``repo`` as its first code cell (after the title)."""
+    nb = nbformat.from_dict(nb)
+    cell = nbformat.v4.new_code_cell(COLAB_SETUP.format(repo=repo), metadata={"tags": [COLAB_TAG]})
+    cell["id"] = "hosted-setup"
+    nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, cell)
+    return nb
 
 
 def student_copy(nb):
@@ -184,6 +222,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="never overwrite a copy already in --out (a student's own work); write only missing ones",
     )
+    parser.add_argument(
+        "--colab-repo",
+        metavar="URL",
+        help="start each copy with a cell that installs the course from URL on Colab or Kaggle",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     paths = args.notebooks or config.course_notebooks(ROOT / "notebooks")
@@ -209,6 +252,8 @@ def main(argv=None) -> int:
         if args.keep_existing and target.exists():
             print(f"{path.name}: your copy {target} is kept (delete it to get a fresh one)")
             continue
+        if args.colab_repo:
+            student = with_hosted_setup(student, args.colab_repo)
         nbformat.write(student, target)
         stubs = sum("student" in c.metadata.get("tags", []) for c in student.cells)
         print(f"{path.name}: {stubs} solution cells replaced -> {args.out / path.name}")
