@@ -80,7 +80,7 @@ def tensorflow_build() -> str:
 
 
 @contextlib.contextmanager
-def _start_up_lines_held_back():
+def start_up_lines_held_back():
     """Hold back what C++ code writes to the process's stderr (file descriptor 2) inside the block:
     TensorFlow's start-up lines ("All log messages before absl::InitializeLog()", oneDNN, CPU
     features), which read like instructions but are not. If the block raises, they are written out
@@ -103,7 +103,7 @@ def _start_up_lines_held_back():
 
 def check_versions() -> list[Check]:
     """Python in ``config.SUPPORTED_PYTHON``, TensorFlow 2, Keras 3 on TensorFlow, oneDNN requested."""
-    with _start_up_lines_held_back():
+    with start_up_lines_held_back():
         import keras
         import tensorflow as tf
 

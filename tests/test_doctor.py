@@ -210,7 +210,7 @@ def test_doctor_holds_back_tensorflows_start_up_lines_but_not_a_failure(tmp_path
     # what C++ code writes inside the block comes out if the block fails
     script = (
         "import os\nfrom course_utils import doctor\n"
-        "with doctor._start_up_lines_held_back():\n"
+        "with doctor.start_up_lines_held_back():\n"
         "    os.write(2, b'held line\\n')\n"
         "    raise SystemExit(3)\n"
     )

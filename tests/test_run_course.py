@@ -79,6 +79,11 @@ def test_each_notebook_is_announced_with_its_expected_time(monkeypatch):
         "about 3 min on the reference 2-core CPU"
     )
     assert run_course.expected_time("quick", "99_not_a_notebook") == ""
+    # on a machine twice as slow, twice the time, said as this machine's
+    cached = doctor.REFERENCE_SECONDS["quick"]["06_adversarial_examples_fgsm"]
+    assert run_course.expected_time("quick", "06_adversarial_examples_fgsm", 2.0) == (
+        f"about {doctor.duration(2 * cached)} here"
+    )
 
 
 def test_the_course_map_page_has_topics_times_and_links(tmp_path):

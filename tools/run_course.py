@@ -30,7 +30,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
-from course_utils import config
+from course_utils import config, doctor
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "html_template"
@@ -237,19 +237,22 @@ def merged_timings(path: Path, profile: str, seconds: dict[str, float]) -> dict[
     return merged
 
 
-def expected_time(profile: str, stem: str) -> str:
-    """What the course map says ``stem`` takes in ``profile`` on the reference 2-core CPU, e.g.
-    "about 2 min, or 14 min if it trains its models first" (empty when there is no reference)."""
-    from course_utils import doctor
-
+def expected_time(profile: str, stem: str, speed_factor: float | None = None) -> str:
+    """How long ``stem`` should take in ``profile``: the reference machine's time
+    (``course_utils/reference_times.json``) times ``speed_factor`` (this machine's training step over
+    the reference machine's, measured by ``doctor``), e.g. "about 2 min here, or 14 min if it trains
+    its models first"; without a factor, the reference machine's own time. Empty without a reference."""
     cached = doctor.REFERENCE_SECONDS.get(profile, {}).get(stem)
     if cached is None:
         return ""
-    first = doctor.first_run_seconds(profile, stem)
-    text = f"about {doctor.duration(cached)}"
+    factor = speed_factor or 1.0
+    cached *= factor
+    first = doctor.first_run_seconds(profile, stem) * factor
+    where = "here" if speed_factor else "on the reference 2-core CPU"
+    text = f"about {doctor.duration(cached)} {where}"
     if first and doctor.duration(cached + first) != doctor.duration(cached):
         text += f", or {doctor.duration(cached + first)} if it trains its models first"
-    return text + " on the reference 2-core CPU"
+    return text
 
 
 def main(argv=None) -> int:
@@ -257,6 +260,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", help="quick, standard or full (default: $COURSE_PROFILE)")
     parser.add_argument("--out", type=Path, default=ROOT / "build")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
+    parser.add_argument("--no-speed", action="store_true", help="announce the reference machine's times")
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     if args.profile:
@@ -268,6 +272,11 @@ def main(argv=None) -> int:
     exporter = html_exporter()
     ipc_kernel = ipc_kernel_config()
     profile_name = config.get_profile().name
+    speed = None
+    if not args.no_speed and profile_name in doctor.REFERENCE_SECONDS:
+        with doctor.start_up_lines_held_back():  # TensorFlow's start-up lines, in this process
+            speed = doctor.step_seconds() / doctor.REFERENCE_STEP_SECONDS  # a few seconds
+        print(doctor.speed_sentence(speed * doctor.REFERENCE_STEP_SECONDS), flush=True)
     seconds_of, longest_of, failed = {}, {}, []
     # What the kernels write to their process's stderr (TensorFlow's start-up lines, twice per notebook)
     # goes to a log instead of between the course's own lines.
@@ -275,7 +284,7 @@ def main(argv=None) -> int:
     kernel_log = kernel_log_path.open("w", encoding="utf-8")
     for number, path in enumerate(paths, 1):
         nb = nbformat.read(path, as_version=4)
-        expected = expected_time(profile_name, path.stem)
+        expected = expected_time(profile_name, path.stem, speed)
         what = f"[{number}/{len(paths)}] running {path.name}"
         print(f"{what} ({expected}) ..." if expected else f"{what} ...", flush=True)
         start = time.perf_counter()
