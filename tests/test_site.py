@@ -151,7 +151,9 @@ def test_the_site_has_no_broken_link_no_network_resource_and_navigation_everywhe
         )
     assert (site / "_static" / "mathjax" / "MathJax.js").exists() and (site / "searchindex.js").exists()
     # the executed notebook's figure is on its page, with its text alternative
-    assert f'alt="{FIGURE_ALT}"' in (site / "notebooks" / "07_pgd_attacks.html").read_text(encoding="utf-8")
+    page = (site / "notebooks" / "07_pgd_attacks.html").read_text(encoding="utf-8")
+    assert f'alt="{FIGURE_ALT}"' in page
+    assert build_site.WIDGET_NOTE.split(":")[0] in page  # the widget says where it works
 
 
 class _LoggingHandler(SimpleHTTPRequestHandler):

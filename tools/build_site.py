@@ -129,6 +129,23 @@ def index_page(rows: list[dict], profile: str, links: dict[str, list[tuple[str, 
     return "\n".join(lines + toctrees)
 
 
+WIDGET_NOTE = (
+    "[An interactive widget: open this notebook in JupyterLab to use it. "
+    "The figures below show fixed values.]"
+)
+
+
+def without_live_widgets(nb):
+    """``nb`` with each widget output replaced by :data:`WIDGET_NOTE` (a page has no kernel to drive
+    a widget) and the saved widget state dropped (it would pull the widget library from a CDN)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "application/vnd.jupyter.widget-view+json" in output.get("data", {}):
+                output["data"] = {"text/plain": WIDGET_NOTE}
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
 def assemble(src: Path, executed: Path, build: Path, profile: str) -> list[str]:
     """Write the site's sources into ``src``; returns the notebooks' stems."""
     import jupyter_server_mathjax
@@ -142,7 +159,8 @@ def assemble(src: Path, executed: Path, build: Path, profile: str) -> list[str]:
     notebooks = []
     for clean in config.course_notebooks(ROOT / "notebooks"):
         ran = executed / clean.name
-        shutil.copy(ran if ran.exists() else clean, src / "notebooks" / clean.name)
+        nb = nbformat.read(ran if ran.exists() else clean, as_version=4)
+        nbformat.write(without_live_widgets(nb), src / "notebooks" / clean.name)
         notebooks.append(clean)
     for name in DOCS:
         shutil.copy(ROOT / "docs" / f"{name}.md", src / "docs" / f"{name}.md")
