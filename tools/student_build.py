@@ -86,14 +86,15 @@ import subprocess
 import sys
 
 COURSE_REPO = {repo!r}
-if importlib.util.find_spec("course_utils") is None:
-    if os.path.isdir("/kaggle/working"):
-        os.environ["COURSE_CACHE_DIR"] = "/kaggle/working/course-models"
-    else:  # Colab: trained models survive the session on Google Drive
+if os.path.isdir("/kaggle/working"):  # trained models survive the session here
+    os.environ.setdefault("COURSE_CACHE_DIR", "/kaggle/working/course-models")
+elif "google.colab" in sys.modules:  # ... and on Google Drive
+    if not os.path.isdir("/content/drive/MyDrive"):
         from google.colab import drive
 
         drive.mount("/content/drive")
-        os.environ["COURSE_CACHE_DIR"] = "/content/drive/MyDrive/adversarial-course/models"
+    os.environ.setdefault("COURSE_CACHE_DIR", "/content/drive/MyDrive/adversarial-course/models")
+if importlib.util.find_spec("course_utils") is None:
     if not os.path.isdir("course"):
         subprocess.run(["git", "clone", "--depth", "1", COURSE_REPO, "course"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "course[gpu]"], check=True)
