@@ -113,7 +113,7 @@ def index_page(rows: list[dict], profile: str, links: dict[str, list[tuple[str, 
         lines += [f"## {part}", "", "| | notebook | topics | time | also |", "|---|---|---|---|---|"]
         for row in members:
             name = f"[{row['title']}](notebooks/{row['stem']}.ipynb)"
-            if row["optional"]:
+            if row["optional"] and "optional" not in row["title"].lower():
                 name += " *(optional)*"
             extra = " · ".join(
                 f'<a href="{html.escape(href)}">{html.escape(label)}</a>'
