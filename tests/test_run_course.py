@@ -179,3 +179,20 @@ def test_the_saved_notebook_starts_at_in_1_once_the_set_up_cell_is_taken_out():
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert [c.execution_count for c in code] == [1, 2, None, 4]
     assert [c.outputs[0]["execution_count"] for c in code if c.outputs] == [1, 2, 4]
+
+
+def test_links_to_other_notebooks_go_to_their_pages_or_decks():
+    nb = nbformat.v4.new_notebook()
+    text = "See [09](09_evaluating_robustness.ipynb), [§2](08a_x_y.ipynb#2.-Cost), [d](../data/README.md)."
+    nb.cells = [nbformat.v4.new_markdown_cell(text), nbformat.v4.new_code_cell("x = '[a](09_b.ipynb)'")]
+    pages = run_course.with_links_to(nb, ".html")
+    assert pages.cells[0].source == (
+        "See [09](09_evaluating_robustness.html), [§2](08a_x_y.html#2.-Cost), [d](../data/README.md)."
+    )
+    assert (
+        pages.cells[1].source == nb.cells[1].source and nb.cells[0].source == text
+    )  # code and input untouched
+    assert (
+        "(09_evaluating_robustness.slides.html)"
+        in run_course.with_links_to(nb, ".slides.html").cells[0].source
+    )

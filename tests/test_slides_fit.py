@@ -92,6 +92,8 @@ def test_every_slide_of_every_deck_fits_1280_by_800(tmp_path):
             problems.append(f"{deck.name}: {result}")
         html = deck.read_text(encoding="utf-8")
         assert not re.search(r"<h2[^>]*>Solutions", html), f"{deck.name} has a Solutions slide"
+        assert not re.search(r'href="\d\d[a-z]?_\w+\.ipynb', html), f"{deck.name} links to a notebook file"
+    assert 'href="01_neural_network_basics.slides.html"' in decks[0].read_text(encoding="utf-8")  # the map
     assert not problems, "slides taller than 800 px or set-up code on the title slide:\n" + "\n".join(
         problems
     )

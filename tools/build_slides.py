@@ -31,6 +31,9 @@ from nbconvert import SlidesExporter
 from course_utils import config
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from run_course import with_links_to  # noqa: E402
+
 TEMPLATE_DIR = Path(__file__).resolve().parent / "slides_template"
 
 
@@ -197,7 +200,7 @@ def build(paths, out: Path) -> list[Path]:
     for path in paths:
         executed = ROOT / "build" / "executed" / path.name
         source = executed if executed.exists() else path
-        nb = paginate(nbformat.read(source, as_version=4))
+        nb = with_links_to(paginate(nbformat.read(source, as_version=4)), ".slides.html")
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
         target = out / f"{path.stem}.slides.html"
         target.write_text(body, encoding="utf-8")

@@ -183,9 +183,27 @@ def html_exporter() -> HTMLExporter:
     )
 
 
+NOTEBOOK_LINK = re.compile(r"\]\((\d\d[a-z]?_[A-Za-z0-9_]+)\.ipynb(#[^)\s]*)?\)")
+
+
+def with_links_to(nb, suffix: str):
+    """A copy of ``nb`` whose markdown links to another course notebook (``](09_x.ipynb)``) point to
+    its rendered form, ``09_x`` + ``suffix`` (``.html`` for a page, ``.slides.html`` for a deck)."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = NOTEBOOK_LINK.sub(
+                lambda m: f"]({m.group(1)}{suffix}{m.group(2) or ''})", cell.source
+            )
+    return nb
+
+
 def render_html(nb, folder: Path, stem: str, exporter: HTMLExporter | None = None) -> Path:
-    """Write ``folder/<stem>.html`` for the notebook ``nb``, with MathJax in ``folder/_static``."""
+    """Write ``folder/<stem>.html`` for the notebook ``nb``, with MathJax in ``folder/_static``; links
+    to other notebooks go to their pages."""
     import jupyter_server_mathjax
+
+    nb = with_links_to(nb, ".html")
 
     mathjax = folder / "_static" / "mathjax"
     if not mathjax.exists():
