@@ -168,6 +168,9 @@ def run_errors(path: Path, timeout: int = 1800) -> list[str]:
     errors; returns one line per cell that raised."""
     from nbclient import NotebookClient
 
+    sys.path.insert(0, str(ROOT / "tools"))
+    from run_course import ipc_kernel_config
+
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb,
@@ -175,6 +178,7 @@ def run_errors(path: Path, timeout: int = 1800) -> list[str]:
         kernel_name="python3",
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
+        config=ipc_kernel_config(),  # a local kernel over Unix sockets: no warning about plain TCP
     ).execute()
     return [
         f"cell {i}: {output['ename']}: {output['evalue'][:120]}"
