@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from course_utils import config
 
@@ -197,3 +198,20 @@ def test_copies_for_hosted_notebooks_start_with_a_set_up_cell_that_does_nothing_
     plain = tmp_path / "plain"
     assert student_build.main(["--out", str(plain), str(source)]) == 0
     assert student_build.COLAB_TAG not in str(nbformat.read(plain / "99_demo.ipynb", as_version=4))
+
+
+@pytest.mark.slow
+def test_run_errors_reports_each_cell_that_raises_and_runs_past_it(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise NotImplementedError('write f')"),
+        nbformat.v4.new_code_cell("y = x + 1\nprint(y)"),
+        nbformat.v4.new_code_cell("1 / 0"),
+    ]
+    path = tmp_path / "99_run.ipynb"
+    nbformat.write(nb, path)
+    assert student_build.run_errors(path, timeout=120) == [
+        "cell 1: NotImplementedError: write f",
+        "cell 3: ZeroDivisionError: division by zero",
+    ]
