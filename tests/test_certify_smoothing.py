@@ -118,3 +118,24 @@ def test_bad_arguments_are_clear_errors():
         smoothing.certify(linear, x, sigma=0.25, rng="seed")
     with pytest.raises(ValueError, match="0 <= k <= n"):
         smoothing.clopper_pearson_lower(5, 3, 0.01)
+
+
+def test_certify_selects_on_n0_copies_and_estimates_on_n_fresh_ones():
+    """Cohen et al.'s CERTIFY keeps its two samples apart: the class is picked on the first n0 noisy
+    copies, its probability estimated on num_samples others. A base classifier that answers class 0
+    for exactly the first n0 copies it sees, and class 1 after, must be abstained on: the class the
+    selection picks never wins the estimate. Estimating on the selection sample would certify it."""
+    seen = []
+
+    def first_copies_say_zero(x):
+        x = np.asarray(x)
+        start = sum(seen)
+        seen.append(len(x))
+        index = np.arange(start, start + len(x))
+        return np.stack([(index < 7).astype(np.float32), (index >= 7).astype(np.float32)], axis=1)
+
+    classes, radii = smoothing.certify(
+        first_copies_say_zero, _images([2.0]), sigma=0.25, n0=7, num_samples=50, rng=0
+    )
+    assert sum(seen) == 7 + 50  # each sample drawn once, the selection first
+    assert classes.tolist() == [-1] and radii.tolist() == [0.0]
