@@ -214,3 +214,21 @@ def test_a_zero_gradient_stops_an_image_at_once():
     x_adv = attacks.apgd(counted, x, pred, eps=0.01, num_steps=1000, seed=0)
     assert attacks.perturbation_norms(x_adv, x).max() <= 0.01 + 1e-6
     assert int(seen.numpy()) < 5 * len(x)  # not 1,000 steps per image
+
+
+def test_the_first_step_is_twice_eps_so_one_iteration_reaches_the_corner_of_a_linear_model():
+    """Croce & Hein start APGD with step size 2 eps: on a linear model the first sign step from any
+    random start in the L-inf ball ends, after projection, at the corner x - eps sign(w) (where w is
+    not zero), so one iteration already attains the worst case."""
+    w = np.zeros((4, 4, 1), np.float32)
+    w[1, 2, 0], w[3, 0, 0] = 0.6, -0.8
+
+    def linear(x):
+        score = tf.reduce_sum(tf.convert_to_tensor(x) * w, axis=[1, 2, 3]) + 3.0  # far from any boundary
+        return tf.stack([tf.zeros_like(score), score, -score], axis=1)
+
+    x = np.full((3, 4, 4, 1), 0.5, np.float32)
+    adv = np.asarray(attacks.apgd(linear, x, np.ones(3, int), eps=0.1, num_steps=1, seed=0))
+    np.testing.assert_allclose(adv[:, 1, 2, 0], 0.4, atol=1e-6)  # the loss rises as the score falls
+    np.testing.assert_allclose(adv[:, 3, 0, 0], 0.6, atol=1e-6)
+    assert np.abs(adv - x).max() <= 0.1 + 1e-6
