@@ -10,6 +10,7 @@ import gzip
 import os
 import shutil
 import tempfile
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -98,3 +99,17 @@ def isolated_data_env(tmp_path, monkeypatch):
         data, "_download_with_keras", lambda files, sub: (None, "URLError: no network in this test")
     )
     return tmp_path
+
+
+class LoggingHandler(SimpleHTTPRequestHandler):
+    """A static file server that records each request's path and status (the browser tests look for
+    files a page asked for and did not get)."""
+
+    requests: list = []
+
+    def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
+        pass
+
+    def send_response(self, code, message=None):
+        type(self).requests.append((self.path, code))
+        super().send_response(code, message)

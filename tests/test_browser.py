@@ -8,13 +8,15 @@ import re
 import shutil
 import subprocess
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import matplotlib.image
 import nbformat
 import numpy as np
 import pytest
+
+from tests.conftest import LoggingHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -25,17 +27,6 @@ def _tool(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-class _LoggingHandler(SimpleHTTPRequestHandler):
-    requests: list = []
-
-    def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
-        pass
-
-    def send_response(self, code, message=None):
-        type(self).requests.append((self.path, code))
-        super().send_response(code, message)
 
 
 def _screenshot(url: str, png: Path) -> np.ndarray:
@@ -74,8 +65,8 @@ def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
         remote = re.findall(r"""(?:src|href)=["']((?:https?:)?//(?!127\.0\.0\.1)[^"']*)""", page.read_text())
         assert not remote, f"{page.name} loads from the network: {remote}"
 
-    handler = functools.partial(_LoggingHandler, directory=str(site))
-    _LoggingHandler.requests = []
+    handler = functools.partial(LoggingHandler, directory=str(site))
+    LoggingHandler.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -85,9 +76,9 @@ def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
             assert pixels.std() > 0.02, f"{page} renders blank"
     finally:
         server.shutdown()
-    missing = [path for path, code in _LoggingHandler.requests if code >= 400 and "favicon" not in path]
+    missing = [path for path, code in LoggingHandler.requests if code >= 400 and "favicon" not in path]
     assert not missing, f"resources that cannot load: {missing}"
-    loaded = [path for path, _ in _LoggingHandler.requests]
+    loaded = [path for path, _ in LoggingHandler.requests]
     assert any(path.endswith("reveal.js") for path in loaded) and any("MathJax.js" in path for path in loaded)
     assert any("slides" in path for path in loaded) and "/html/index.html" in loaded
     assert any(path.startswith("/html/_static/mathjax/MathJax.js") for path in loaded)

@@ -9,13 +9,14 @@ import re
 import shutil
 import subprocess
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from course_utils import config, reference_times
+from tests.conftest import LoggingHandler
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -157,17 +158,6 @@ def test_the_site_has_no_broken_link_no_network_resource_and_navigation_everywhe
     assert build_site.WIDGET_NOTE.split(":")[0] in page  # the widget says where it works
 
 
-class _LoggingHandler(SimpleHTTPRequestHandler):
-    requests: list = []
-
-    def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
-        pass
-
-    def send_response(self, code, message=None):
-        type(self).requests.append((self.path, code))
-        super().send_response(code, message)
-
-
 def _chromium(*args: str) -> str:
     done = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
@@ -183,8 +173,8 @@ def _chromium(*args: str) -> str:
 def test_the_site_renders_and_searches_offline_in_a_browser(site, tmp_path):
     import matplotlib.image
 
-    handler = functools.partial(_LoggingHandler, directory=str(site))
-    _LoggingHandler.requests = []
+    handler = functools.partial(LoggingHandler, directory=str(site))
+    LoggingHandler.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -199,7 +189,7 @@ def test_the_site_renders_and_searches_offline_in_a_browser(site, tmp_path):
     found = re.search(r"found (\d+) page", dom)
     assert found and int(found.group(1)) >= 1, "the search found nothing"
     assert 'href="notebooks/07_pgd_attacks.html' in dom
-    missing = [path for path, code in _LoggingHandler.requests if code >= 400 and "favicon" not in path]
+    missing = [path for path, code in LoggingHandler.requests if code >= 400 and "favicon" not in path]
     assert not missing, f"resources that cannot load: {missing}"
-    loaded = [path for path, _ in _LoggingHandler.requests]
+    loaded = [path for path, _ in LoggingHandler.requests]
     assert any("MathJax.js" in path for path in loaded) and any("searchindex.js" in path for path in loaded)

@@ -52,13 +52,10 @@ def part_of(stem: str) -> str:
 
 
 def title_of(nb) -> str:
-    """The notebook's ``#`` heading, without the number: "PGD attacks"."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].split("·", 1)[-1].strip()
-    return ""
+    """The notebook's ``#`` heading without its number: "PGD attacks"."""
+    import run_course
+
+    return run_course.title_of(nb).split("·", 1)[-1].strip()
 
 
 def course_map_rows(notebooks: list[Path]) -> list[dict]:
