@@ -232,3 +232,36 @@ def test_the_first_step_is_twice_eps_so_one_iteration_reaches_the_corner_of_a_li
     np.testing.assert_allclose(adv[:, 1, 2, 0], 0.4, atol=1e-6)  # the loss rises as the score falls
     np.testing.assert_allclose(adv[:, 3, 0, 0], 0.6, atol=1e-6)
     assert np.abs(adv - x).max() <= 0.1 + 1e-6
+
+
+def plateau_model(eps):
+    """Two classes on 8 x 8 images; the attacked class's logit ``h`` depends on the mean offset
+    ``m = mean(x) - 0.5`` (images start at 0.5): ``h = 10 (m - 0.3 eps)`` below ``m = 0.7 eps``, and a
+    flat ``-10`` above, a plateau with zero gradient. The image is misclassified exactly when
+    ``0.3 eps < m < 0.7 eps``: reachable, but the first step of size 2 eps crosses the window and
+    lands on the plateau, below the loss of the start."""
+
+    def model(x):
+        m = tf.reduce_mean(tf.convert_to_tensor(x), axis=[1, 2, 3]) - 0.5
+        h = tf.where(m < 0.7 * eps, 10.0 * (m - 0.3 * eps), -10.0 * tf.ones_like(m))
+        return tf.stack([tf.zeros_like(h), h], axis=1)
+
+    return model
+
+
+def test_apgd_restarts_from_its_best_point_when_the_gradient_vanishes():
+    """Algorithm 1 of Croce & Hein keeps iterating when the gradient is zero: at the next checkpoint
+    the loss has not risen (condition 1), so the step is halved and the run restarts from its best
+    point, the start. From there the momentum step (alpha = 0.75, the step now eps) ends halfway
+    between the start and the plateau's edge, inside the window: every image is broken. An attack
+    that drops an image as soon as its gradient is zero, never restarts from the best point, never
+    halves the step, or has no momentum, leaves them all robust."""
+    eps = 0.1
+    model = plateau_model(eps)
+    x = np.full((20, 8, 8, 1), 0.5, np.float32)
+    y = np.zeros(20, np.int64)
+    assert (np.asarray(model(x)).argmax(1) == 0).all()
+    x_adv = np.asarray(attacks.apgd(model, x, y, eps=eps, num_steps=100, seed=0))
+    m = x_adv.mean(axis=(1, 2, 3)) - 0.5
+    assert ((m > 0.3 * eps) & (m < 0.7 * eps)).all(), m
+    assert (np.asarray(model(x_adv)).argmax(1) == 1).all()

@@ -14,8 +14,10 @@ PGD with a fixed step size either stalls (steps too large to settle into a maxim
   the same; such an image **restarts from its best point** so far.
 
 Each image has its own step size, best point and checkpoint decisions. An image leaves the batch
-as soon as it is misclassified, or when its gradient is exactly zero and it did not move (a
-deterministic model then returns the same point forever: masked gradients cost nothing).
+as soon as it is misclassified, or when it sits at its best point with a gradient of exactly zero
+and did not move (a deterministic model then returns the same point forever, restarts included:
+masked gradients cost nothing). A zero gradient anywhere else only waits for the next checkpoint,
+which restarts the image from its best point.
 
 With ``targeted=True`` the attack is APGD-T: for each of the ``num_targets`` classes the model
 finds most likely after the true one, a run maximises the targeted DLR loss towards that class, on
@@ -46,6 +48,7 @@ from course_utils.attacks.losses import cross_entropy, dlr_loss, targeted_dlr_lo
 MOMENTUM = 0.75  # α of Algorithm 1
 RHO = 0.75  # condition 1: halve the step if the loss rose in at most this share of the steps
 LOSSES = ("ce", "dlr")
+AT_BEST = 1e-6  # an image this close to its best point (largest pixel difference) is at it
 
 
 def checkpoints(num_steps: int) -> list[int]:
@@ -147,11 +150,17 @@ def _apgd_kernels(model, norm, loss, targeted, clip_min, clip_max, x_shape):
         grad_best = tf.where(mask, grad_new, grad_best)
         loss_best = tf.where(better, loss_new, loss_best)
         rises = rises + tf.cast(loss_new > loss_now, tf.float32)
-        # Frozen: a zero gradient and no move. Every later step returns the same point (the step and
-        # the momentum are both zero), so the image can stop here without changing the result.
+        # Frozen: a zero gradient, no move, and at its best point (to float rounding), where the
+        # gradient is zero too. Every later step returns the same point (the step and the momentum
+        # are both zero) and a restart from the best point changes nothing, so the image can stop
+        # here without changing the result. Away from its best point it waits for the next
+        # checkpoint, which restarts it there (as the reference implementation does).
         axes = list(range(1, rank))
-        frozen = tf.reduce_all(tf.equal(grad_new, 0.0), axis=axes) & tf.reduce_all(
-            tf.equal(x_new, x_adv), axis=axes
+        frozen = (
+            tf.reduce_all(tf.equal(grad_new, 0.0), axis=axes)
+            & tf.reduce_all(tf.equal(grad_best, 0.0), axis=axes)
+            & tf.reduce_all(tf.equal(x_new, x_adv), axis=axes)
+            & (tf.reduce_max(tf.abs(x_new - x_best), axis=axes) <= AT_BEST)
         )
         return x_new, loss_new, grad_new, pred, frozen, x_best, loss_best, grad_best, rises
 
