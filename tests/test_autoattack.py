@@ -1,5 +1,6 @@
-"""The AutoAttack-style evaluation: stages on the survivors, a worst case that only goes down, valid
-adversarial examples that really fool the model, its versions, L2 without Square, repeatability."""
+"""The AutoAttack-style evaluation: stages on the survivors, the per-image worst case against scripted
+attacks whose victims are known, valid adversarial examples that really fool the model, the Wilson
+interval against its defining equation, its versions, L2 without Square, repeatability."""
 
 import json
 
@@ -10,6 +11,87 @@ from course_utils import autoattack, config, defenses, evaluation
 
 from .test_evaluation import data_for, reachable_linear_model
 
+Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
+
+
+def wilson(correct, n, z=Z_95):
+    """The 95 % Wilson interval from its definition, in float64: the two proportions pi with
+    (p - pi)^2 = z^2 pi (1 - pi) / n, the roots of a quadratic (not the code's closed form)."""
+    p = correct / n
+    roots = np.roots([1 + z * z / n, -(2 * p + z * z / n), p * p]).real
+    return float(roots.min()), float(roots.max())
+
+
+def test_the_reference_wilson_interval_gives_published_values():
+    """The helper the other tests compare with, against published 95 % intervals: 8/10 (0.490, 0.943)
+    and Newcombe (1998), Table I: 81/263 (0.2553, 0.3662)."""
+    np.testing.assert_allclose(wilson(8, 10), (0.4902, 0.9433), atol=5e-5)
+    np.testing.assert_allclose(wilson(81, 263), (0.2553, 0.3662), atol=5e-5)
+
+
+# Scripted attacks on "coded" 2x2 images: pixel (0, 0) holds the image's number i as i / 10 (no attack
+# touches it), pixel (1, 1) the signal: the model says class 1 exactly when it exceeds 0.5.
+
+
+def coded_images(n, signal=0.4):
+    """``n`` coded images numbered 0 .. n - 1, all with the same signal (class 0 for the model)."""
+    x = np.full((n, 2, 2, 1), 0.5, np.float32)
+    x[:, 0, 0, 0] = np.arange(n) / 10
+    x[:, 1, 1, 0] = signal
+    return x
+
+
+def image_numbers(x):
+    return np.rint(np.asarray(x)[:, 0, 0, 0] * 10).astype(int)
+
+
+def threshold_model(x):
+    """Logits (0.5 - s, s - 0.5) of the signal s: class 1 exactly when s > 0.5."""
+    s = np.asarray(x, np.float32)[:, 1, 1, 0]
+    return np.stack([0.5 - s, s - 0.5], axis=1)
+
+
+def breaker(victims, signal, seen):
+    """An attack that sets the signal of the images numbered in ``victims`` to ``signal`` (breaking
+    them if it exceeds 0.5) and leaves the others alone; ``seen`` records the numbers it was given."""
+
+    def attack(xb, yb):
+        seen.extend(image_numbers(xb).tolist())
+        x_adv = np.array(xb, np.float32)
+        x_adv[np.isin(image_numbers(xb), sorted(victims)), 1, 1, 0] = signal
+        return x_adv
+
+    return attack
+
+
+def test_each_row_is_the_union_of_the_images_broken_so_far(monkeypatch):
+    """Attack A breaks images {0, 1}, B breaks {1, 2}, C breaks {4}; image 3 is misclassified clean.
+    The rows must be the per-image worst case (the union of the broken sets), each attack must see
+    only the survivors, and an image keeps the example of the first attack that broke it. Pins the
+    cascade against "only the last attack counts", "intersection instead of union", and attacks that
+    run on every image (B would overwrite image 1's example from A)."""
+    seen = {"A": [], "B": [], "C": []}
+    stages = [
+        ("A", "apgd-ce", breaker({0, 1}, 0.6, seen["A"])),
+        ("B", "apgd-t", breaker({1, 2}, 0.62, seen["B"])),
+        ("C", "square", breaker({4}, 0.64, seen["C"])),
+    ]
+    monkeypatch.setattr(autoattack, "stage_attacks", lambda model, **kwargs: (stages, {}))
+    x = coded_images(6)
+    y = np.array([0, 0, 0, 1, 0, 0])
+    result = autoattack.autoattack(threshold_model, x, y, eps=0.25, version="quick", progress=False)
+    assert result.clean.correct.tolist() == [True, True, True, False, True, True]
+    assert [s.correct.tolist() for s in result.stages] == [
+        [False, False, True, False, True, True],
+        [False, False, False, False, True, True],
+        [False, False, False, False, False, True],
+    ]
+    assert [s.accuracy for s in result.stages] == [3 / 6, 2 / 6, 1 / 6] and result.accuracy == 1 / 6
+    assert seen == {"A": [0, 1, 2, 4, 5], "B": [2, 4, 5], "C": [4, 5]}
+    np.testing.assert_allclose(result.x_adv[:, 1, 1, 0], [0.6, 0.6, 0.62, 0.4, 0.64, 0.4])
+    np.testing.assert_allclose(result.interval, wilson(1, 6), rtol=1e-9)
+    np.testing.assert_allclose(result.stages[0].interval, wilson(3, 6), rtol=1e-9)
+
 
 def test_stages_are_cumulative_and_the_examples_are_real():
     model = reachable_linear_model()
@@ -17,13 +99,11 @@ def test_stages_are_cumulative_and_the_examples_are_real():
     y[:8] = (y[:8] + 1) % 3  # misclassified from the start
     result = autoattack.autoattack(model, x, y, eps=0.15, version="quick", seed=0, progress=False)
     assert [s.kind for s in result.stages] == ["apgd-ce", "apgd-t", "square"]
-    accs = [result.clean.accuracy] + [s.accuracy for s in result.stages]
-    assert accs == sorted(accs, reverse=True) and result.accuracy == accs[-1]
+    assert result.accuracy == result.stages[-1].accuracy == result.correct.mean()
     evaluation.check_adversarial(x, result.x_adv, eps=0.15)
     pred = evaluation.predict_logits(model, result.x_adv).argmax(1)
     np.testing.assert_array_equal(pred == y, result.correct)  # every broken image is broken for real
-    low, high = result.interval
-    assert low <= result.accuracy <= high
+    np.testing.assert_allclose(result.interval, wilson(int(result.correct.sum()), 80), rtol=1e-9)
     assert "robust accuracy (worst case over all attacks)" in str(result)
     summary = json.loads(json.dumps(result.to_dict()))
     assert summary["version"]["name"] == "quick" and len(summary["stages"]) == 3
