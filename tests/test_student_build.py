@@ -29,6 +29,10 @@ def _notebook(tags_after_heading=("solution", "solution")):
 
 
 def test_every_course_notebook_builds_without_a_solution_left(tmp_path):
+    """What the build writes, cell by cell, read back from disk (not what main() checked before it
+    wrote): each solution cell became a stub tagged "student" (its own student_stub, or a default
+    one ending "# Your code here" / "*Your answer here.*") with none of the solution's text; every
+    other cell is the instructor's, but for the "## Solutions" heading."""
     assert student_build.main(["--out", str(tmp_path)]) == 0
     for path in sorted(config.course_notebooks(ROOT / "notebooks")):
         instructor = nbformat.read(path, as_version=4)
@@ -36,8 +40,21 @@ def test_every_course_notebook_builds_without_a_solution_left(tmp_path):
         assert len(student.cells) == len(instructor.cells)
         solutions = [c for c in instructor.cells if "solution" in c.metadata.get("tags", [])]
         assert len(solutions) >= 2, f"{path.name}: fewer than two exercises' solutions"
-        assert not any("solution" in c.metadata.get("tags", []) for c in student.cells)
-        assert student_build.leaks(instructor, student) == []
+        text = "\n".join(c.source for c in student.cells)
+        for i, (mine, theirs) in enumerate(zip(instructor.cells, student.cells, strict=True)):
+            where = f"{path.name}, cell {i}"
+            if mine not in solutions:
+                expected = mine.source.replace("## Solutions", "## Your solutions")
+                assert (theirs.cell_type, theirs.source) == (mine.cell_type, expected), where
+                continue
+            other_tags = [t for t in mine.metadata["tags"] if t != "solution"]
+            assert theirs.metadata["tags"] == [*other_tags, "student"], where
+            default = "# Your code here\n" if mine.cell_type == "code" else "*Your answer here.*"
+            if "student_stub" in mine.metadata:
+                assert theirs.source == mine.metadata["student_stub"], where
+            else:
+                assert theirs.source.endswith(default), where
+            assert mine.source.strip() not in text, where
         # the lesson's predictions reach the student unchanged: the guess cell and the reveal after it
         code = [c.source for c in instructor.cells if c.cell_type == "code"]
         guesses = [s for s in code if "my_prediction = None" in s or "my_choice = None" in s]
