@@ -16,7 +16,8 @@
 #   make check-notebooks fails if a notebook is committed with outputs or machine metadata
 #   make clean-notebooks strips outputs and metadata from the notebooks
 #   make benchmark       the CNN-accuracy and attack-speed benchmarks (standard profile) -> benchmarks/results
-#   make venv            only create .venv and install the course
+#   make venv            only create .venv and install the course (the versions pinned in constraints.txt)
+#   make lock            constraints.txt again: the newest versions pyproject.toml allows, from a throwaway venv
 #   make clean           delete build/ and the test caches (not the model cache .cache/)
 #   make help            this list
 #   Variables: COURSE_PROFILE (quick, standard or full), PYTHON (the interpreter that creates .venv,
@@ -37,11 +38,12 @@ TF_BUILD ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help course site test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit unit-fast nbval benchmark clean venv
+.PHONY: help course site test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit unit-fast nbval benchmark clean venv lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt: the exact versions CI tested (tools/lock.py writes it); a new one reinstalls.
+$(STAMP): pyproject.toml constraints.txt
 	@case "$(TF_BUILD)" in cpu|gpu) ;; *) echo "TF_BUILD must be cpu or gpu, not '$(TF_BUILD)'"; exit 2;; esac
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the course into $(VENV) with TensorFlow's $(TF_BUILD) build and JupyterLab; a few minutes."
@@ -52,7 +54,7 @@ $(STAMP): pyproject.toml
 	 if [ -n "$$other" ] && $(BIN)/python -m pip show -q $$other 2>/dev/null; then \
 	   echo "Replacing $$other with TensorFlow's $(TF_BUILD) build."; \
 	   $(BIN)/python -m pip uninstall --quiet -y tensorflow tensorflow-cpu; fi
-	$(BIN)/python -m pip install --progress-bar on -e ".[dev,$(TF_BUILD)]"
+	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e ".[dev,$(TF_BUILD)]"
 	@touch $@
 
 # The notebooks, then what the course site links to (slides, students' copies), then the site.
@@ -118,6 +120,10 @@ help:
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cnn_accuracy.py --profile standard --out benchmarks/results
 	$(BIN)/python benchmarks/attack_speed.py --profile standard --out benchmarks/results
+
+# The lock needs Python 3.11 on Linux x86-64 (what CI runs): PYTHON=python3.11 make lock elsewhere.
+lock:
+	$(PYTHON) tools/lock.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
