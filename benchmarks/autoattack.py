@@ -43,6 +43,7 @@ import tensorflow as tf  # noqa: E402
 from course_utils import attacks, autoattack, config, data, evaluation, zoo  # noqa: E402
 
 EPS, STEPS = 0.1, 100
+LOCK = Path(__file__).resolve().parents[1] / "constraints.txt"
 TARGET = "course APGD no more than 0.5 point weaker than ART's on every model and loss, and >= 3x faster"
 MODELS = {
     "natural": lambda profile: zoo.cnn(profile)[0],
@@ -58,9 +59,10 @@ def art_apgd_class():
         from art.attacks.evasion import AutoProjectedGradientDescent
     except ImportError:
         print("installing adversarial-robustness-toolbox==1.20.1 for the comparison ...", flush=True)
-        subprocess.check_call(
-            [sys.executable, "-m", "pip", "install", "--quiet", "adversarial-robustness-toolbox==1.20.1"]
-        )
+        # At the versions constraints.txt pins (what it needs, scipy and scikit-learn, included).
+        constraints = ["-c", str(LOCK)] if LOCK.exists() else []
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", *constraints]
+        subprocess.check_call([*pip, "adversarial-robustness-toolbox==1.20.1"])
         from art.attacks.evasion import AutoProjectedGradientDescent
     return AutoProjectedGradientDescent
 
