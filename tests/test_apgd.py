@@ -52,9 +52,17 @@ def test_checkpoints_follow_the_paper():
             break
         p.append(nxt)
     assert checkpoints(100) == [round(v * 100) for v in p[1:]]
-    for n in (1, 5, 20, 250):
-        w = checkpoints(n)
-        assert w == sorted(set(w)) and w[-1] <= n and w[0] == max(int(0.22 * n), 1)
+    for n in (1, 5, 20, 37, 250, 1000):
+        # The reference code's counter: check after every k iterations, k shrinking by 3 % of n down
+        # to 6 % of n (each at least 1).
+        k, shrink, shortest = max(int(0.22 * n), 1), max(int(0.03 * n), 1), max(int(0.06 * n), 1)
+        counted, since = [], 0
+        for i in range(n):
+            since += 1
+            if since == k:
+                counted.append(i + 1)
+                k, since = max(k - shrink, shortest), 0
+        assert checkpoints(n) == counted, n
 
 
 def test_dlr_is_invariant_to_scaling_and_shifting_the_logits():
