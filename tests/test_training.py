@@ -1,3 +1,6 @@
+import time
+import types
+
 import numpy as np
 import pytest
 
@@ -26,11 +29,31 @@ def train_once(seed):
 
 @pytest.mark.slow
 def test_training_learns_a_separable_problem_and_records_time():
+    """Three epochs' times, which together fit inside the wall-clock time of the whole call (times
+    counted from the start of training would add up to more)."""
+    start = time.perf_counter()
     model, history = train_once(0)
+    wall = time.perf_counter() - start
     h = history.history
     assert h["accuracy"][-1] > 0.9 and h["val_accuracy"][-1] > 0.9
     assert h["loss"][-1] < h["loss"][0]
-    assert len(h["epoch_seconds"]) == 3 and all(s > 0 for s in h["epoch_seconds"])
+    assert len(h["epoch_seconds"]) == 3 and 0 < sum(h["epoch_seconds"]) <= wall
+
+
+def test_epoch_timer_times_each_epoch_from_its_own_start(monkeypatch):
+    """On a fake clock set by hand: training begins at 0 s, epoch 0 runs from 10 to 12.5 s, epoch 1
+    from 20 to 23 s. The timer must record 2.5 and 3 s (not 12.5 and 23 s since training began, nor
+    10.5 s since the last epoch ended), in its list and in each epoch's logs."""
+    now = [0.0]
+    monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    timer, logs = training.EpochTimer(), [{}, {}]
+    timer.on_train_begin()
+    for epoch, (begin, end) in enumerate([(10.0, 12.5), (20.0, 23.0)]):
+        now[0] = begin
+        timer.on_epoch_begin(epoch)
+        now[0] = end
+        timer.on_epoch_end(epoch, logs[epoch])
+    assert timer.seconds == [2.5, 3.0] and logs == [{"epoch_seconds": 2.5}, {"epoch_seconds": 3.0}]
 
 
 @pytest.mark.slow
