@@ -95,6 +95,7 @@ def test_a_certified_image_resists_pgd_and_the_certificate_shrinks_with_eps():
     assert not (fooled & proved).any()
 
 
+@pytest.mark.slow
 def test_ibp_training_makes_certificates_succeed():
     rng = np.random.default_rng(0)
     centres = np.array([[0.25, 0.25], [0.75, 0.75], [0.25, 0.75]])

@@ -120,6 +120,7 @@ def test_seeded_restores_the_random_state_after_an_error():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_seeded_works_in_a_process_that_never_seeded_tensorflow():
     # TensorFlow creates its operation-seed generator only when first seeded: `python -m
     # course_utils pretrain` in a fresh process failed on the missing attribute.

@@ -224,6 +224,7 @@ def test_notebook_models_lists_what_each_notebook_loads():
         )
 
 
+@pytest.mark.slow
 def test_doctor_holds_back_tensorflows_start_up_lines_but_not_a_failure(tmp_path):
     """Started as a student would (no TF_CPP_MIN_LOG_LEVEL), the report is all doctor prints."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

@@ -121,6 +121,7 @@ def test_wgan_gp_step_takes_n_critic_steps_and_only_moves_each_network_in_its_ow
 
 
 # -------------------------------------------------------------------------------------- training
+@pytest.mark.slow
 def test_train_is_reproducible_and_records_snapshots():
     a = tg.train("gan", steps=30, snapshot_every=10, n_samples=200, seed=4)
     b = tg.train("gan", steps=30, snapshot_every=10, n_samples=200, seed=4)
@@ -176,6 +177,7 @@ def test_extra_discriminator_steps_move_only_the_discriminator():
     assert not np.allclose(one.samples[-1], five.samples[-1])
 
 
+@pytest.mark.slow
 def test_many_short_runs_do_not_warn_about_retracing(caplog):
     for seed in range(7):  # each run traces its own function once: not a retracing loop
         tg.train("gan", steps=4, snapshot_every=2, n_samples=20, seed=seed)
