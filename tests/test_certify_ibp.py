@@ -171,3 +171,41 @@ def test_bounds_contain_the_logits_an_attack_drives_to_either_extreme(build):
     assert (lowest >= lower - 1e-4).all(), float((lower - lowest).max())
     reached = (highest - lowest) / np.maximum(upper - lower, 1e-9)
     assert np.median(reached) > 0.05
+
+
+def test_elision_makes_one_affine_layer_exact():
+    """Gowal et al.'s elision bounds ``z_y - z_j`` through the last affine layer as one linear
+    function: for a model that is a single Dense layer the bound is the exact minimum over the box
+    (each pixel at the end its coefficient ``w_y - w_j`` points away from), where subtracting two
+    logit intervals counts every pixel twice."""
+    rng = np.random.default_rng(0)
+    model = keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    w, b = rng.normal(size=(9, 4)).astype("float32"), rng.normal(size=4).astype("float32")
+    model.layers[-1].set_weights([w, b])
+    x = rng.uniform(0, 1, size=(6, 3, 3, 1)).astype("float32")
+    y = np.array([0, 1, 2, 3, 0, 1])
+    eps = 0.05
+    flat = x.reshape(6, -1).astype(np.float64)
+    lo, hi = np.clip(flat - eps, 0, 1), np.clip(flat + eps, 0, 1)
+    coef = w[:, y].T[:, :, None] - w[None]  # (N, 9, K): the weights of z_y - z_j
+    exact = np.where(coef > 0, lo[:, :, None], hi[:, :, None])  # the minimising corner
+    exact = (coef * exact).sum(axis=1) + b[y][:, None] - b[None]
+    np.testing.assert_allclose(ibp.margin_lower_bounds(model, x, y, eps), exact, atol=1e-5)
+    low, high = ibp.interval_bounds(model, x, eps)
+    naive = low[np.arange(6), y][:, None] - high
+    naive[np.arange(6), y] = 0.0
+    assert (exact - naive > 1e-3).sum() >= 6 * 3 - 1  # the difference of intervals is looser
+
+
+def test_a_tie_is_not_a_certificate():
+    """Certified means every other class's margin is *positive*: with two identical output units
+    the margin is exactly 0 everywhere, and the arg-max may pick either class."""
+    model = keras.Sequential([keras.Input((2, 1, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    w = np.array([[1.0, 1.0, -1.0], [2.0, 2.0, 0.5]], "float32")
+    model.layers[-1].set_weights([w, np.array([0.5, 0.5, -3.0], "float32")])
+    x = np.full((2, 2, 1, 1), 0.5, "float32")
+    for eps in (0.0, 0.01):
+        margins = ibp.margin_lower_bounds(model, x, np.zeros(2, int), eps)
+        np.testing.assert_allclose(margins[:, 1], 0.0, atol=1e-7)
+        assert margins[:, 2].min() > 0
+        assert not ibp.certified(model, x, np.zeros(2, int), eps).any()
