@@ -21,7 +21,7 @@ def kl_from_clean(p_clean, logits):
     """Per-example KL divergence ``KL(p_clean || softmax(logits))`` ``(N,)``: TRADES' robustness term.
 
     ``p_clean``: ``(N, K)`` probabilities (the prediction on the clean images), ``logits``: ``(N, K)``.
-    Used as a ``loss_fn`` for :func:`course_utils.attacks.pgd_tensor`, with ``p_clean`` in place of
+    Used as the ``loss`` of :func:`course_utils.attacks.pgd_tensor`, with ``p_clean`` in place of
     the labels.
     """
     p_clean = tf.convert_to_tensor(p_clean, tf.float32)
@@ -160,19 +160,19 @@ class AdversarialTrainer(keras.Model):
                 loss = tf.reduce_sum(attacks.cross_entropy(y, self.classifier(x_noisy, training=False)))
             step = step_size * tf.sign(tape.gradient(loss, x_noisy))
             return tf.stop_gradient(tf.clip_by_value(x_noisy + step, 0.0, 1.0))
-        target, loss_fn = y, None
+        labels, loss = y, "ce"
         if self.method == "trades":  # maximise the KL divergence from the clean prediction
-            target = tf.stop_gradient(tf.nn.softmax(self.classifier(x, training=False)))
-            loss_fn = kl_from_clean
+            labels = tf.stop_gradient(tf.nn.softmax(self.classifier(x, training=False)))
+            loss = kl_from_clean
         return attacks.pgd_tensor(
             self.classifier,
             x,
-            target,
+            labels,
             eps=eps,
             step_size=step_size,
             num_steps=self.steps,
             rand_init=self.method != "fgsm",
-            loss_fn=loss_fn,
+            loss=loss,
             seed=self.seed_generator,
         )
 

@@ -154,14 +154,14 @@ def stage_attacks(
     ones as ``{name: reason}``: what :func:`autoattack` runs, for code that runs them on its own
     schedule (the report card runs them on the survivors of its other attacks)."""
     v = get_version(version)
-    norm = attacks._norm_name(norm)
+    norm = attacks.norm_name(norm)
     common = dict(eps=eps, norm=norm, num_steps=v.apgd_steps, restarts=v.apgd_restarts, clip_min=clip_min,
                   clip_max=clip_max, batch_size=batch_size)  # fmt: skip
 
     def apgd_t(xb, yb):
         # The targeted DLR needs 4 classes; with fewer, APGD-T falls back to the targeted cross-entropy.
         classes = evaluation.predict_logits(model, xb[:1]).shape[1]
-        return attacks.apgd(model, xb, yb, loss="dlr" if classes >= 4 else "ce", targeted=True,
+        return attacks.apgd(model, xb, yb, loss="dlr" if classes >= 4 else "ce", target="ranked",
                             num_targets=v.targets, seed=seed + 1, **common)  # fmt: skip
 
     stages = [
@@ -245,4 +245,4 @@ def autoattack(
         correct[broken] = False
         rows.append(evaluation.AttackResult(name, float(eps), float(correct.mean()), correct.copy(),
                                             result.seconds, kind))  # fmt: skip
-    return AutoAttackResult(v, float(eps), attacks._norm_name(norm), clean, rows, x_adv, skipped)
+    return AutoAttackResult(v, float(eps), attacks.norm_name(norm), clean, rows, x_adv, skipped)

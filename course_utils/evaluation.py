@@ -15,6 +15,7 @@ import numpy as np
 
 from course_utils import attacks
 from course_utils.attacks.core import _forward
+from course_utils.labels import class_ids
 
 
 def predict_logits(model, x, *, batch_size: int = 1024) -> np.ndarray:
@@ -38,11 +39,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def accuracy(model, x, y, *, batch_size: int = 1024) -> float:
-    """Fraction of ``x`` whose arg-max logit equals the integer label in ``y``."""
-    y = np.asarray(y)
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels; pass matching arrays.")
-    return float(np.mean(predict_logits(model, x, batch_size=batch_size).argmax(axis=1) == y))
+    """Fraction of ``x`` whose arg-max logit equals the integer label in ``y``.
+
+    Raises:
+        ValueError: for labels :func:`course_utils.labels.class_ids` refuses (one-hot rows, a length
+            other than ``len(x)``, classes the model does not have).
+    """
+    y = class_ids(y, n=len(x))  # before the forward pass: a wrong length fails at once
+    logits = predict_logits(model, x, batch_size=batch_size)
+    y = class_ids(y, n=len(x), num_classes=logits.shape[1])
+    return float(np.mean(logits.argmax(axis=1) == y))
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int = 10) -> np.ndarray:

@@ -89,12 +89,12 @@ def _check_noise(model, x, y, rows, norm, clip_min, clip_max, seed, batch_size, 
     return MaskingFlag(name, WARNING, "; ".join(noisier))
 
 
-def _check_gradients(model, x, y, clean, loss_fn, batch_size, tolerance, max_images) -> MaskingFlag:
+def _check_gradients(model, x, y, clean, loss, batch_size, tolerance, max_images) -> MaskingFlag:
     name = "zero or non-finite input gradients"
     idx = np.flatnonzero(clean.correct)[:max_images]
     if not len(idx):
         return MaskingFlag(name, NOT_RUN, "no correctly classified image to check")
-    grads = attacks.input_gradients(model, x[idx], y[idx], loss_fn=loss_fn, batch_size=batch_size)
+    grads = attacks.input_gradients(model, x[idx], y[idx], loss=loss, batch_size=batch_size)
     flat = grads.reshape(len(idx), -1)
     nonfinite = int((~np.isfinite(flat).all(axis=1)).sum())
     zero = int((np.abs(np.nan_to_num(flat)).max(axis=1) == 0).sum())
@@ -103,7 +103,7 @@ def _check_gradients(model, x, y, clean, loss_fn, batch_size, tolerance, max_ima
     return MaskingFlag(name, WARNING if nonfinite > 0 or zero > tolerance * len(idx) else OK, detail)
 
 
-def _check_huge_eps(model, x, y, clean, norm, pgd_steps, loss_fn, clip_min, clip_max, seed, batch_size,
+def _check_huge_eps(model, x, y, clean, norm, pgd_steps, loss, clip_min, clip_max, seed, batch_size,
                     max_images, progress) -> MaskingFlag:  # fmt: skip
     name = "accuracy not near zero at a very large eps"
     sub = np.flatnonzero(clean.correct)[:max_images]
@@ -114,7 +114,7 @@ def _check_huge_eps(model, x, y, clean, norm, pgd_steps, loss_fn, clip_min, clip
     def attack(xb, yb):
         step = 2.5 * big / pgd_steps
         return attacks.pgd(model, xb, yb, eps=big, step_size=step, num_steps=pgd_steps, norm=norm,
-                           loss_fn=loss_fn, clip_min=clip_min, clip_max=clip_max, seed=seed)  # fmt: skip
+                           loss=loss, clip_min=clip_min, clip_max=clip_max, seed=seed)  # fmt: skip
 
     result = robust_accuracy(
         model, x[sub], y[sub], attack, eps=big, norm=norm, clip_min=clip_min, clip_max=clip_max,
@@ -186,7 +186,7 @@ def gradient_masking_checks(
     *,
     norm="inf",
     pgd_steps: int = 20,
-    loss_fn=None,
+    loss="ce",
     clip_min: float = 0.0,
     clip_max: float = 1.0,
     seed: int = 0,
@@ -221,12 +221,12 @@ def gradient_masking_checks(
         tolerance: accuracy differences smaller than this are ignored in checks 1-3 and 6.
     """
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
-    norm = attacks._norm_name(norm)
+    norm = attacks.norm_name(norm)
     return [
         _check_fgsm_vs_pgd(rows, tolerance),
         _check_monotone(rows, clean, tolerance),
         _check_noise(model, x, y, rows, norm, clip_min, clip_max, seed, batch_size, tolerance),
-        _check_gradients(model, x, y, clean, loss_fn, batch_size, tolerance, max_images),
+        _check_gradients(model, x, y, clean, loss, batch_size, tolerance, max_images),
         _check_huge_eps(
             model,
             x,
@@ -234,7 +234,7 @@ def gradient_masking_checks(
             clean,
             norm,
             pgd_steps,
-            loss_fn,
+            loss,
             clip_min,
             clip_max,
             seed,

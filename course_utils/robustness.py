@@ -187,7 +187,7 @@ def report_card(
     step_size_factor: float = 2.5,
     autoattack: str | autoattack_lib.Version | None = None,
     autoattack_eps=None,
-    loss_fn=None,
+    loss="ce",
     clip_min: float = 0.0,
     clip_max: float = 1.0,
     seed: int = 0,
@@ -220,7 +220,7 @@ def report_card(
             ``"full"`` (:data:`course_utils.autoattack.VERSIONS`).
         autoattack_eps: the budgets at which the AutoAttack rows run (default: every ε of
             ``eps_list``); AutoAttack on a robust model takes minutes per ε on a CPU.
-        loss_fn: loss of FGSM and PGD (default cross-entropy; try ``attacks.margin_loss``). The
+        loss: loss of FGSM and PGD: ``"ce"`` (cross-entropy), ``"margin"`` or a function. The
             AutoAttack rows always use their own losses (cross-entropy and targeted DLR).
         seed: seeds every random start: the same seed gives the same card. Random starts are drawn
             batch by batch, so PGD numbers can differ slightly from one ``attacks.pgd`` call on all
@@ -241,8 +241,8 @@ def report_card(
     if version is not None and not all(any(np.isclose(e, f) for f in eps_list) for e in aa_eps):
         raise ValueError(f"autoattack_eps {aa_eps} must be budgets of eps_list {eps_list}.")
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
-    norm_key = attacks._norm_name(norm)
-    common = dict(norm=norm_key, loss_fn=loss_fn, clip_min=clip_min, clip_max=clip_max)
+    norm_key = attacks.norm_name(norm)
+    common = dict(norm=norm_key, loss=loss, clip_min=clip_min, clip_max=clip_max)
     check = dict(
         norm=norm_key, clip_min=clip_min, clip_max=clip_max, batch_size=batch_size, progress=progress
     )
@@ -252,7 +252,7 @@ def report_card(
         folder = Path(cache) if not isinstance(cache, bool) else config.evaluation_cache_dir()
         settings = dict(
             norm=norm_key, pgd_steps=pgd_steps, restarts=restarts, step_size_factor=step_size_factor,
-            loss=_loss_name(loss_fn), clip_min=clip_min, clip_max=clip_max, seed=seed, batch_size=batch_size,
+            loss=_loss_name(loss), clip_min=clip_min, clip_max=clip_max, seed=seed, batch_size=batch_size,
             restarts_on_survivors=restarts_on_survivors,
         )  # fmt: skip
         base_key = evaluation_cache.key(model, x, y, settings)  # model, data and code hashed once
@@ -333,7 +333,7 @@ def report_card(
     flags = []
     if masking_checks:
         flags = gradient_masking_checks(
-            model, x, y, rows, clean, norm=norm_key, pgd_steps=pgd_steps, loss_fn=loss_fn, clip_min=clip_min,
+            model, x, y, rows, clean, norm=norm_key, pgd_steps=pgd_steps, loss=loss, clip_min=clip_min,
             clip_max=clip_max, seed=seed, batch_size=batch_size, progress=progress,
         )  # fmt: skip
     return ReportCard(
@@ -343,17 +343,19 @@ def report_card(
     )  # fmt: skip
 
 
-def _loss_name(loss_fn) -> str:
-    """The loss as a cache setting: ``"default"`` or a ``course_utils`` function's full name."""
-    if loss_fn is None:
-        return "default"
-    module = getattr(loss_fn, "__module__", "") or ""
+def _loss_name(loss) -> str:
+    """The loss as a cache setting: ``"default"`` for the cross-entropy, a loss's name, or a
+    ``course_utils`` function's full name."""
+    if isinstance(loss, str):
+        key = loss.strip().lower()
+        return "default" if key == "ce" else key
+    module = getattr(loss, "__module__", "") or ""
     if not module.startswith("course_utils"):
         raise evaluation_cache.UncacheableModelError(
-            f"The loss {loss_fn!r} is not one of course_utils', so the evaluation cache cannot tell "
+            f"The loss {loss!r} is not one of course_utils', so the evaluation cache cannot tell "
             "whether it changed. Evaluate without the cache (cache=False)."
         )
-    return f"{module}.{loss_fn.__qualname__}"
+    return f"{module}.{loss.__qualname__}"
 
 
 def _cumulative(stage: AttackResult, survived: np.ndarray, eps: float, kind: str) -> AttackResult:

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from course_utils import data as data_lib
+from course_utils.labels import class_ids
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -113,18 +114,6 @@ def compile_classifier(
     return model
 
 
-def _check_labels(model: keras.Model, y: np.ndarray, what: str) -> None:
-    classes = model.output_shape[-1]
-    y = np.asarray(y)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(
-            f"{what} must be a 1-D array of integer class ids, got shape {y.shape} "
-            f"and dtype {y.dtype}. (One-hot labels? Use y.argmax(axis=1).)"
-        )
-    if len(y) and (y.min() < 0 or y.max() >= classes):
-        raise ValueError(f"{what} must lie in 0..{classes - 1} for this model, found {y.min()}..{y.max()}.")
-
-
 def _datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed):
     """Checked training and validation pipelines, and the number of optimizer steps of the run."""
     if epochs < 1:
@@ -135,12 +124,12 @@ def _datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed
             f"Training images must be scaled to [0, 1], found values in "
             f"[{x_min:g}, {x_max:g}]. Divide 0-255 images by 255."
         )
-    _check_labels(model, y_train, "y_train")
+    y_train = class_ids(y_train, n=len(x_train), num_classes=model.output_shape[-1], name="y_train")
     train_ds = data_lib.make_dataset(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
     val_ds = None
     if validation_data is not None:
         x_val, y_val = validation_data
-        _check_labels(model, y_val, "validation labels")
+        y_val = class_ids(y_val, n=len(x_val), num_classes=model.output_shape[-1], name="validation labels")
         val_ds = data_lib.make_dataset(x_val, y_val, batch_size=512, shuffle=False)
     return train_ds, val_ds, int(np.ceil(len(x_train) / batch_size)) * epochs
 

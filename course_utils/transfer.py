@@ -103,7 +103,8 @@ def accuracy_vs_queries(correct_clean, fooled, queries_used, budgets) -> np.ndar
     Args:
         correct_clean: ``(N,)`` booleans, the model right on the clean image.
         fooled: ``(N,)`` booleans, the model wrong on the attack's final image.
-        queries_used: ``(N,)`` queries the attack used per image (``return_queries=True``).
+        queries_used: ``(N,)`` queries the attack used per image
+            (:func:`~course_utils.attacks.square_with_queries`).
         budgets: query budgets (ints).
 
     Returns:

@@ -72,7 +72,8 @@ def test_targeted_fgsm_descends_the_target_loss(images):
     target = (y + 1) % 3
     sign = np.sign(closed_form_gradient(x, target, w, b)).astype(np.float32)
     expected = np.clip(x - np.float32(0.1) * sign, 0.0, 1.0)
-    np.testing.assert_array_equal(attacks.fgsm(model, x, target, eps=0.1, targeted=True), expected)
+    np.testing.assert_array_equal(attacks.fgsm(model, x, y, eps=0.1, target=target), expected)
+    np.testing.assert_array_equal(attacks.fgsm(model, x, eps=0.1, target=target), expected)  # y not needed
 
 
 def test_input_gradients_match_the_closed_form(images):
@@ -136,9 +137,7 @@ def test_targeted_pgd_reaches_its_target(images, norm, eps, step):
     # Class k wins when pixel k is the brightest of the first three: every target is reachable.
     model.layers[-1].set_weights([np.eye(4, 3, dtype=np.float32) * 5.0, np.zeros(3, np.float32)])
     target = (np.asarray(model(x)).argmax(axis=1) + 1) % 3
-    x_adv = attacks.pgd(
-        model, x, target, eps=eps, step_size=step, num_steps=20, norm=norm, targeted=True, seed=0
-    )
+    x_adv = attacks.pgd(model, x, y, eps=eps, step_size=step, num_steps=20, norm=norm, target=target, seed=0)
     np.testing.assert_array_equal(np.asarray(model(x_adv)).argmax(axis=1), target)
 
 
@@ -200,12 +199,10 @@ def test_a_reduced_keras_loss_gives_the_same_fgsm(images):
     model, _, _ = linear_model()
     mean_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     np.testing.assert_array_equal(
-        attacks.fgsm(model, x, y, eps=0.1, loss_fn=mean_loss), attacks.fgsm(model, x, y, eps=0.1)
+        attacks.fgsm(model, x, y, eps=0.1, loss=mean_loss), attacks.fgsm(model, x, y, eps=0.1)
     )
     # A reduced loss cannot rank restarts per example; the attack still runs and stays valid.
-    x_adv = attacks.pgd(
-        model, x, y, eps=0.1, step_size=0.05, num_steps=2, restarts=2, loss_fn=mean_loss, seed=0
-    )
+    x_adv = attacks.pgd(model, x, y, eps=0.1, step_size=0.05, num_steps=2, restarts=2, loss=mean_loss, seed=0)
     assert attacks.perturbation_norms(x_adv, x).max() <= 0.1 + 1e-6
 
 
@@ -219,7 +216,7 @@ def test_the_gradient_step_is_compiled_once_per_model_and_shape():
     x = np.random.default_rng(6).uniform(0, 1, size=(13, 8, 8, 1)).astype(np.float32)
     for n in (13, 7):  # a different number of images, and a last batch of another size
         attacks.pgd(model, x[:n], eps=0.1, step_size=0.02, num_steps=2, seed=0, batch_size=5)
-    steps = [fn for key, fn in attacks._COMPILED[model].items() if key[0] == "step"]
+    steps = [fn for key, fn in attacks.compiled_kernels(model).items() if key[0] == "step"]
     assert len(steps) == 1 and steps[0].experimental_get_tracing_count() == 1
 
 
@@ -284,10 +281,12 @@ def test_labels_that_do_not_match_are_refused(setup):
         attacks.fgsm(model, x, y[:-1], eps=0.1)
     with pytest.raises(ValueError, match="one-hot"):
         attacks.fgsm(model, x, np.eye(3)[y], eps=0.1)
-    with pytest.raises(ValueError, match=r"Labels must lie in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"y must lie in 0\.\.2"):
         attacks.fgsm(model, x, y + 3, eps=0.1)
-    with pytest.raises(ValueError, match="targeted attack needs y"):
-        attacks.pgd(model, x, eps=0.1, step_size=0.01, num_steps=2, targeted=True)
+    with pytest.raises(ValueError, match=r"target must lie in 0\.\.2"):
+        attacks.pgd(model, x, eps=0.1, step_size=0.01, num_steps=2, target=5)
+    with pytest.raises(ValueError, match="target has 2 labels"):
+        attacks.pgd(model, x, eps=0.1, step_size=0.01, num_steps=2, target=[0, 1])
 
 
 def test_a_softmax_model_is_refused_with_pass_logits(setup):

@@ -61,7 +61,9 @@ def test_certified_radius_of_a_linear_classifier_is_its_distance_to_the_boundary
     distances = np.array([-0.2, 0.05, 0.1, 0.2, 0.4])
     x = _images(distances)
     sigma = 0.25
-    classes, radii = smoothing.certify(linear, x, sigma=sigma, n0=100, num_samples=20_000, alpha=0.001, rng=0)
+    classes, radii = smoothing.certify(
+        linear, x, sigma=sigma, n0=100, num_samples=20_000, alpha=0.001, seed=0
+    )
     np.testing.assert_array_equal(classes, (distances > 0).astype(int))
     assert (radii <= np.abs(distances) + 1e-9).all()  # never more than the truth (prob >= 1 - alpha)
     assert (radii >= np.abs(distances) - 0.02).all()  # and close to it with 20,000 samples
@@ -70,15 +72,15 @@ def test_certified_radius_of_a_linear_classifier_is_its_distance_to_the_boundary
 
 def test_abstain_near_the_boundary_and_decide_far_from_it():
     x = _images([0.0, 0.3, -0.3])
-    out = smoothing.predict(linear, x, sigma=0.25, num_samples=2_000, alpha=0.001, rng=1)
+    out = smoothing.predict(linear, x, sigma=0.25, num_samples=2_000, alpha=0.001, seed=1)
     assert out[1] == 1 and out[2] == 0
-    classes, radii = smoothing.certify(linear, x[:1], sigma=0.25, n0=50, num_samples=500, alpha=0.001, rng=1)
+    classes, radii = smoothing.certify(linear, x[:1], sigma=0.25, n0=50, num_samples=500, alpha=0.001, seed=1)
     assert classes[0] == -1 and radii[0] == 0.0
 
 
 def test_max_radius_is_reached_when_every_vote_agrees():
     x = _images([3.0])  # twelve sigmas from the boundary: every noisy copy votes class 1
-    classes, radii = smoothing.certify(linear, x, sigma=0.25, n0=20, num_samples=1000, alpha=0.001, rng=2)
+    classes, radii = smoothing.certify(linear, x, sigma=0.25, n0=20, num_samples=1000, alpha=0.001, seed=2)
     expected = 0.25 * statistics.NormalDist().inv_cdf(0.001 ** (1 / 1000))
     assert classes[0] == 1 and radii[0] == pytest.approx(expected)
     assert smoothing.max_radius(0.25, 1000, 0.001) == pytest.approx(expected)
@@ -87,12 +89,12 @@ def test_max_radius_is_reached_when_every_vote_agrees():
 def test_same_seed_same_certificates_and_global_state_untouched():
     x = _images([0.1, 0.15])
     state = np.random.get_state()  # noqa: NPY002
-    first = smoothing.certify(linear, x, sigma=0.25, n0=50, num_samples=300, alpha=0.01, rng=7)
+    first = smoothing.certify(linear, x, sigma=0.25, n0=50, num_samples=300, alpha=0.01, seed=7)
     second = smoothing.certify(linear, x, sigma=0.25, n0=50, num_samples=300, alpha=0.01,
-                               rng=np.random.default_rng(7))  # fmt: skip
+                               seed=np.random.default_rng(7))  # fmt: skip
     np.testing.assert_array_equal(first[1], second[1])
     assert np.random.get_state()[1].tolist() == state[1].tolist()  # noqa: NPY002
-    counts = smoothing.noise_counts(linear, x, sigma=0.25, num_samples=300, rng=0, batch_size=64)
+    counts = smoothing.noise_counts(linear, x, sigma=0.25, num_samples=300, seed=0, batch_size=64)
     assert counts.shape == (2, 2) and (counts.sum(1) == 300).all()
 
 
@@ -100,10 +102,10 @@ def test_attack_on_the_smoothed_classifier_crosses_the_boundary_within_its_budge
     distances = np.array([0.1, 0.2, 0.6])
     x = _images(distances)
     y = np.ones(3, dtype=int)
-    x_adv = smoothing.attack(linear, x, y, eps=0.35, sigma=0.25, rng=0, num_steps=10, num_noise=8)
+    x_adv = smoothing.attack(linear, x, y, eps=0.35, sigma=0.25, seed=0, num_steps=10, num_noise=8)
     lengths = np.sqrt(((x_adv - x) ** 2).sum(axis=(1, 2, 3)))
     assert (lengths <= 0.35 + 1e-5).all() and x_adv.min() >= 0 and x_adv.max() <= 1
-    after = smoothing.predict(linear, x_adv, sigma=0.25, num_samples=2_000, alpha=0.001, rng=3)
+    after = smoothing.predict(linear, x_adv, sigma=0.25, num_samples=2_000, alpha=0.001, seed=3)
     # The smoothed linear classifier is the linear classifier: within 0.35 of the boundary it flips.
     assert after[0] == 0 and after[1] == 0 and after[2] == 1
 
@@ -111,11 +113,11 @@ def test_attack_on_the_smoothed_classifier_crosses_the_boundary_within_its_budge
 def test_bad_arguments_are_clear_errors():
     x = _images([0.1])
     with pytest.raises(ValueError, match="sigma"):
-        smoothing.certify(linear, x, sigma=0, rng=0)
+        smoothing.certify(linear, x, sigma=0, seed=0)
     with pytest.raises(ValueError, match="alpha"):
-        smoothing.certify(linear, x, sigma=0.25, alpha=1.5, rng=0)
-    with pytest.raises(TypeError, match="default_rng"):
-        smoothing.certify(linear, x, sigma=0.25, rng="seed")
+        smoothing.certify(linear, x, sigma=0.25, alpha=1.5, seed=0)
+    with pytest.raises(ValueError, match="default_rng"):
+        smoothing.certify(linear, x, sigma=0.25, seed="seed")
     with pytest.raises(ValueError, match="0 <= k <= n"):
         smoothing.clopper_pearson_lower(5, 3, 0.01)
 
@@ -135,7 +137,7 @@ def test_certify_selects_on_n0_copies_and_estimates_on_n_fresh_ones():
         return np.stack([(index < 7).astype(np.float32), (index >= 7).astype(np.float32)], axis=1)
 
     classes, radii = smoothing.certify(
-        first_copies_say_zero, _images([2.0]), sigma=0.25, n0=7, num_samples=50, rng=0
+        first_copies_say_zero, _images([2.0]), sigma=0.25, n0=7, num_samples=50, seed=0
     )
     assert sum(seen) == 7 + 50  # each sample drawn once, the selection first
     assert classes.tolist() == [-1] and radii.tolist() == [0.0]

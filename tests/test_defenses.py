@@ -54,8 +54,6 @@ def test_saturated_model_keeps_predictions_and_zeroes_confident_gradients():
     np.testing.assert_array_equal(np.asarray(s(x)).argmax(1), [0, 1])
     y = np.array([0, 1])
     assert np.all(attacks.input_gradients(s, x, y) == 0)
-    assert np.all(
-        np.abs(attacks.input_gradients(s, x, y, loss_fn=attacks.margin_loss)).max(axis=(1, 2, 3)) > 0
-    )
+    assert np.all(np.abs(attacks.input_gradients(s, x, y, loss=attacks.margin_loss)).max(axis=(1, 2, 3)) > 0)
     with pytest.raises(ValueError, match="factor"):
         defenses.saturated(model, 0.0)

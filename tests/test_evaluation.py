@@ -31,8 +31,11 @@ def test_accuracy_and_batched_predictions_agree():
     np.testing.assert_allclose(logits, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
     y = logits.argmax(axis=1)
     assert evaluation.accuracy(model, x, y, batch_size=4) == 1.0
-    with pytest.raises(ValueError, match="matching"):
+    with pytest.raises(ValueError, match="one label per image"):
         evaluation.accuracy(model, x, y[:-1])
+    # One-hot labels of 10 images used to compare 10 x 10 entries and return a meaningless share.
+    with pytest.raises(ValueError, match="one-hot"):
+        evaluation.accuracy(model, x, np.eye(10)[y])
 
 
 # ---------------------------------------------------------------- robustness evaluation

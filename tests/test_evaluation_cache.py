@@ -130,8 +130,8 @@ def test_models_and_losses_the_cache_cannot_identify_are_refused(tmp_path):
         return attacks.cross_entropy(labels, logits)
 
     with pytest.raises(evaluation_cache.UncacheableModelError, match="not one of course_utils'"):
-        robustness.report_card(model, x, y, cache=tmp_path, loss_fn=my_loss, **KWARGS)
-    card = robustness.report_card(model, x, y, cache=tmp_path, loss_fn=attacks.margin_loss, **KWARGS)
+        robustness.report_card(model, x, y, cache=tmp_path, loss=my_loss, **KWARGS)
+    card = robustness.report_card(model, x, y, cache=tmp_path, loss=attacks.margin_loss, **KWARGS)
     assert card.cached_stages == []
     assert list(tmp_path.iterdir()), "a course_utils loss is cached"
 

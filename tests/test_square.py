@@ -66,9 +66,7 @@ def test_square_counts_every_query(setting):
     counted, seen = counting(model)
     y = pred.copy()
     y[:5] = (y[:5] + 1) % 10  # five images misclassified from the start: one query each
-    x_adv, used = attacks.square(
-        counted, x, y, eps=0.05, queries=50, seed=1, batch_size=64, return_queries=True
-    )
+    x_adv, used = attacks.square_with_queries(counted, x, y, eps=0.05, queries=50, seed=1, batch_size=64)
     assert int(seen.numpy()) == used.sum()
     assert (used[:5] == 1).all() and used.max() <= 50
     survived = model(x_adv).numpy().argmax(1) == y

@@ -69,7 +69,7 @@ def test_rejects_0_255_images_and_one_hot_labels():
     model = models.build_mlp((4,), num_classes=2)
     with pytest.raises(ValueError, match="Divide 0-255 images by 255"):
         training.train_classifier(model, x * 255, y, epochs=1)
-    with pytest.raises(ValueError, match="One-hot"):
+    with pytest.raises(ValueError, match="one-hot"):
         training.train_classifier(model, x, np.eye(2)[y], epochs=1)
     with pytest.raises(ValueError, match="0..1"):
         training.train_classifier(model, x, y + 5, epochs=1)

@@ -104,7 +104,7 @@ def test_accuracy_vs_queries_follows_one_square_run():
     x = rng.uniform(0, 1, (40, 4, 4, 1)).astype("float32")
     model = _mlp(4)
     y = model(x, training=False).numpy().argmax(1)
-    x_adv, used = attacks.square(model, x, y, eps=0.2, queries=200, seed=0, return_queries=True)
+    x_adv, used = attacks.square_with_queries(model, x, y, eps=0.2, queries=200, seed=0)
     fooled = model(x_adv, training=False).numpy().argmax(1) != y
     budgets = [1, 10, 50, 100, 200]
     curve = transfer.accuracy_vs_queries(np.ones(40, bool), fooled, used, budgets)

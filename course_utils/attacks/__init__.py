@@ -14,19 +14,33 @@
 * Losses (``attacks/losses.py``): :func:`cross_entropy`, :func:`margin_loss`, :func:`dlr_loss`,
   :func:`targeted_dlr_loss`.
 
-Conventions (the same for every attack):
+Conventions (the same for every attack; :data:`PARAMETERS` lists them and ``tests/test_attack_api.py``
+checks every attack's signature against it):
 
+* ``attack(model, x, y=None, *, eps, ...)``: three positional arguments, everything else by keyword.
 * ``model`` maps float32 images ``(N, H, W, C)`` to **logits** ``(N, K)``. A model that ends in a
   softmax is rejected: its gradients vanish when the softmax saturates and the attack looks weak.
   Keras models are called with ``training=False``; any other TensorFlow callable works too.
 * ``x`` lies in ``[clip_min, clip_max]`` (``[0, 1]`` by default) and ε is measured in that scale:
   ``eps=8/255``, not ``eps=8``.
-* ``y`` holds integer class ids ``(N,)``; ``None`` attacks the model's own predictions. For
-  :func:`fgsm` and :func:`pgd` with ``targeted=True`` they are the classes to reach.
-* ``loss_fn(y_true, logits)`` follows the Keras convention; the default is the sparse categorical
-  cross-entropy on logits. It may return one loss per example (preferred) or their mean.
+* ``y`` always holds the **true** integer class ids ``(N,)``; ``None`` attacks the model's own
+  predictions. Labels are checked by :func:`course_utils.labels.class_ids` (the same errors as in
+  evaluation and training: one-hot rows, wrong length, unknown classes).
+* ``target`` says what to reach: ``None`` (the default) any wrong class; a class, or integer classes
+  ``(N,)``, for :func:`fgsm`, :func:`pgd` and :func:`pgd_tensor` (success: classified as the target);
+  ``"ranked"`` for :func:`apgd` (APGD-T: each of the classes the model ranks highest after the
+  true one, in turn).
+* ``loss``: ``"ce"`` (cross-entropy, the default), ``"margin"`` (Carlini-Wagner), ``"dlr"``
+  (:func:`apgd` only), or a Keras-style function ``loss(y_true, logits)`` returning one value per
+  example (or, for FGSM and PGD, their mean).
+* ``num_steps`` counts a gradient attack's iterations; ``queries`` a black-box attack's model
+  evaluations per image.
+* ``seed``: ``None`` (fresh randomness), a non-negative integer, or a ``numpy.random.Generator``; the
+  same seed gives the same images. (:func:`pgd_tensor`, which runs inside TensorFlow graphs, takes a
+  ``keras.random.SeedGenerator`` instead of a NumPy generator.)
 * Every attack returns NumPy float32 images of ``x``'s shape, within ε of ``x`` and in the pixel
-  range. Bad arguments raise a ``ValueError`` that says what to do.
+  range (:func:`square_with_queries` returns them with the queries used, :func:`pgd_tensor` a
+  tensor). Bad arguments raise a ``ValueError`` that says what to do.
 
 Each attack's steps are compiled once per model, image shape and configuration (the batch
 dimension is left free), so repeated calls and the last, smaller batch do not retrace them.
@@ -34,21 +48,45 @@ dimension is left free), so repeated calls and the last, smaller batch do not re
 
 from course_utils.attacks.apgd import apgd
 from course_utils.attacks.core import (
-    _COMPILED,
     NORMS,
-    _norm_name,
+    compiled_kernels,
     input_gradients,
     max_eps,
+    norm_name,
     perturbation_norms,
     random_perturbation,
 )
 from course_utils.attacks.losses import cross_entropy, dlr_loss, margin_loss, targeted_dlr_loss
 from course_utils.attacks.pgd import fgsm, pgd, pgd_tensor
-from course_utils.attacks.square import square
+from course_utils.attacks.square import square, square_with_queries
+
+# Every keyword an attack may take, with its one meaning (the test of the conventions reads this).
+PARAMETERS = {
+    "eps": "radius of the threat model's ball, in the pixel scale",
+    "norm": "'inf' or 2",
+    "loss": "'ce', 'margin', 'dlr' (apgd) or a function loss(y_true, logits)",
+    "target": "None (any wrong class), classes to reach, or 'ranked' (apgd's APGD-T)",
+    "num_targets": "how many ranked classes APGD-T tries",
+    "num_steps": "iterations of a gradient attack",
+    "step_size": "length of one step of PGD in norm",
+    "queries": "model evaluations per image of a black-box attack",
+    "restarts": "runs from new random starts",
+    "rand_init": "start from a random point of the ball",
+    "early_stop": "stop an image at its first adversarial iterate",
+    "p_init": "share of the image Square's first windows cover",
+    "seed": "None, an int or a numpy Generator (pgd_tensor: a keras SeedGenerator)",
+    "batch_size": "images attacked together",
+    "clip_min": "smallest valid pixel value",
+    "clip_max": "largest valid pixel value",
+}
+ATTACKS = ("fgsm", "pgd", "pgd_tensor", "apgd", "square", "square_with_queries")
 
 __all__ = [
+    "ATTACKS",
+    "PARAMETERS",
     "NORMS",
     "apgd",
+    "compiled_kernels",
     "cross_entropy",
     "dlr_loss",
     "fgsm",
@@ -60,7 +98,7 @@ __all__ = [
     "pgd_tensor",
     "random_perturbation",
     "square",
+    "square_with_queries",
     "targeted_dlr_loss",
-    "_COMPILED",
-    "_norm_name",
+    "norm_name",
 ]

@@ -19,7 +19,7 @@ and did not move (a deterministic model then returns the same point forever, res
 masked gradients cost nothing). A zero gradient anywhere else only waits for the next checkpoint,
 which restarts the image from its best point.
 
-With ``targeted=True`` the attack is APGD-T: for each of the ``num_targets`` classes the model
+With ``target="ranked"`` the attack is APGD-T: for each of the ``num_targets`` classes the model
 finds most likely after the true one, a run maximises the targeted DLR loss towards that class, on
 the images still not broken. An image counts as broken when it is misclassified, whatever the
 target was (AutoAttack's rule).
@@ -42,6 +42,8 @@ from course_utils.attacks.core import (
     _prepare,
     _project,
     _project_l2_float64,
+    check_seed,
+    spawn_generators,
 )
 from course_utils.attacks.losses import cross_entropy, dlr_loss, targeted_dlr_loss
 
@@ -253,7 +255,7 @@ def apgd(
     loss="ce",
     num_steps=100,
     restarts=1,
-    targeted=False,
+    target=None,
     num_targets=9,
     clip_min=0.0,
     clip_max=1.0,
@@ -265,8 +267,7 @@ def apgd(
     Args:
         model: Keras model (or any TensorFlow callable) mapping images to logits ``(N, K)``.
         x: float images ``(N, H, W, C)`` in ``[clip_min, clip_max]``.
-        y: the **true** integer labels ``(N,)``, also with ``targeted=True``; ``None`` attacks the
-            model's own predictions.
+        y: the true integer labels ``(N,)``; ``None`` attacks the model's own predictions.
         eps: radius of the ball in ``norm``, in the pixel scale.
         norm: ``"inf"`` or ``2``.
         loss: ``"ce"`` (cross-entropy), ``"dlr"`` (difference-of-logits ratio, invariant to rescaling
@@ -275,12 +276,14 @@ def apgd(
             targeted.
         num_steps: iterations per run (100 in AutoAttack); each costs one forward and backward pass.
         restarts: runs from new random starts, on the images not yet broken (>= 1).
-        targeted: APGD-T: one run per target class (see the module docstring); success still means
-            "misclassified".
+        target: ``None`` (untargeted), or ``"ranked"``: APGD-T, one run per target class, the
+            ``num_targets`` classes the model ranks highest after the true one, in that order (see the
+            module docstring); success still means "misclassified". (To reach a class you choose,
+            use :func:`~course_utils.attacks.pgd` with ``target=``.)
         num_targets: how many target classes, the most likely first (at most K − 1).
         clip_min, clip_max: valid pixel range.
-        seed: integer for reproducible random starts (run ``r`` uses the same starts whatever
-            ``restarts`` is), ``None`` for fresh ones.
+        seed: an integer or a ``numpy.random.Generator`` for reproducible random starts (run ``r``
+            uses the same starts whatever ``restarts`` is), ``None`` for fresh ones.
         batch_size: images attacked together.
 
     Returns:
@@ -296,13 +299,20 @@ def apgd(
     for name, value in (("num_steps", num_steps), ("restarts", restarts), ("num_targets", num_targets)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    loss = _loss_name(loss)
-    x_np, y_np, norm = _prepare(model, x, y, eps, norm, False, clip_min, clip_max, batch_size)
+    loss, seed = _loss_name(loss), check_seed(seed)
+    if target is not None and not (isinstance(target, str) and target.strip().lower() == "ranked"):
+        raise ValueError(
+            f"apgd takes target=None (untargeted) or target='ranked' (APGD-T: the classes the model ranks "
+            f"highest after the true one, in turn), got {target!r}. To reach classes you choose, use "
+            "attacks.pgd(..., target=classes)."
+        )
+    targeted = target is not None
+    x_np, y_np, norm = _prepare(model, x, y, eps, norm, clip_min, clip_max, batch_size)
     if len(x_np) == 0 or eps == 0:
         return x_np.copy()
     num_steps, restarts, num_targets = int(num_steps), int(restarts), int(num_targets)
     logits_fn = _compiled(model, "logits", "inf", False, None, 0.0, 1.0, x_np.shape)
-    kernels = _apgd_kernels(model, norm, loss, bool(targeted), clip_min, clip_max, x_np.shape)
+    kernels = _apgd_kernels(model, norm, loss, targeted, clip_min, clip_max, x_np.shape)
     out = x_np.copy()
     rng_runs = None
     for begin in range(0, len(x_np), batch_size):
@@ -315,7 +325,7 @@ def apgd(
         k = min(num_targets, logits.shape[1] - 1) if targeted else 1
         runs = [(j, r) for j in range(1, k + 1) for r in range(restarts)]
         if rng_runs is None:
-            rng_runs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(runs))]
+            rng_runs = spawn_generators(seed, len(runs))
         done = pred != yb  # already misclassified: returned unchanged
         best_loss = np.full(len(xb), -np.inf, np.float32)
         result = xb.copy()

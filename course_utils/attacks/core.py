@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attacks.losses import cross_entropy
+from course_utils.attacks.losses import cross_entropy, loss_function
+from course_utils.labels import class_ids
 
 NORMS = ("inf", 2)
 
@@ -24,7 +25,7 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # ----------------------------------------------------------------------- argument checking
 
 
-def _norm_name(norm):
+def norm_name(norm):
     """``"inf"`` or ``2`` for the spellings people use; ValueError for anything else."""
     key = str(norm).strip().lower()
     if key in ("inf", "linf", "l_inf", "l-inf", "infinity"):
@@ -91,28 +92,32 @@ def _check_logits(model, x_probe: np.ndarray) -> int:
     return int(out.shape[1])
 
 
-def _check_labels(y, n: int, num_classes: int, targeted: bool) -> np.ndarray:
-    y_np = np.asarray(y)
-    if y_np.ndim == 2 and y_np.shape[1] == num_classes and num_classes > 1:
-        raise ValueError(
-            f"y has shape {y_np.shape}, which looks one-hot. Pass integer class ids: y.argmax(axis=1)."
-        )
-    y_np = y_np.reshape(-1) if y_np.ndim == 2 and y_np.shape[1] == 1 else y_np
-    if y_np.ndim != 1:
-        raise ValueError(f"y must be integer class ids of shape (N,), got shape {y_np.shape}.")
-    if len(y_np) != n:
-        what = "targets" if targeted else "labels"
-        raise ValueError(f"x has {n} images but y has {len(y_np)} {what}; pass one label per image.")
-    if n and not np.issubdtype(y_np.dtype, np.integer):
-        if not np.all(np.equal(np.mod(y_np, 1), 0)):
-            raise ValueError("y must hold integer class ids, got non-integer values.")
-    y_np = y_np.astype(np.int64)
-    if n and (y_np.min() < 0 or y_np.max() >= num_classes):
-        raise ValueError(
-            f"Labels must lie in [0, {num_classes - 1}] for a model with {num_classes} outputs; "
-            f"got values in [{y_np.min()}, {y_np.max()}]."
-        )
-    return y_np
+def check_seed(seed):
+    """``seed`` if it is ``None``, a non-negative integer or a ``numpy.random.Generator``; else a
+    ValueError that says what to pass."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
+        return int(seed)
+    raise ValueError(
+        f"seed must be None (fresh randomness), a non-negative integer, or a numpy.random.Generator "
+        f"(e.g. np.random.default_rng(0)); got {seed!r}."
+    )
+
+
+def as_generator(seed) -> np.random.Generator:
+    """A NumPy generator from ``seed`` (``None``, an int, or a generator, returned as it is)."""
+    seed = check_seed(seed)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def spawn_generators(seed, n: int) -> list[np.random.Generator]:
+    """``n`` independent generators from ``seed``: the ``k``-th is the same whatever ``n`` is (so
+    restart ``k`` of an attack draws the same start whether it runs 2 or 5 restarts)."""
+    seed = check_seed(seed)
+    if isinstance(seed, np.random.Generator):
+        return seed.spawn(n)
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
 # --------------------------------------------------------------------------- shared maths
@@ -158,14 +163,14 @@ def random_perturbation(x, *, eps, norm="inf", seed=None, clip_min=0.0, clip_max
         x: float images ``(N, ...)`` in ``[clip_min, clip_max]``.
         eps: radius of the ball in ``norm``.
         norm: ``"inf"`` (uniform in the cube) or ``2`` (uniform in the ball).
-        seed: integer for reproducible noise, or a ``numpy.random.Generator``.
+        seed: ``None`` (fresh noise), an integer, or a ``numpy.random.Generator``.
         surface: put the noise on the ball's surface (L∞: every pixel ±ε; L2: length exactly ε),
             the largest random perturbation allowed. Used as a baseline: a gradient attack that
             does worse than this noise has a masked gradient.
     """
-    norm = _norm_name(norm)
+    norm = norm_name(norm)
     x = np.asarray(x, dtype=np.float32)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     if norm == "inf":
         if surface:
             noise = eps * rng.choice(np.array([-1.0, 1.0]), size=x.shape)
@@ -224,9 +229,17 @@ def _model_cache(model) -> dict:
         return {}
 
 
-def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape):
-    """The tf.function for ``kind`` ("step", "fgsm", "score", "logits", "grad"), built once per setting."""
-    key = (kind, norm, targeted, loss_fn, float(clip_min), float(clip_max), tuple(x_shape[1:]))
+def compiled_kernels(model) -> dict:
+    """The functions compiled for ``model`` so far, ``{setting: function}`` (a copy): for checking
+    that repeated calls reuse them instead of retracing."""
+    return dict(_COMPILED.get(model, {}))
+
+
+def _compiled(model, kind, norm, targeted, loss, clip_min, clip_max, x_shape):
+    """The tf.function for ``kind`` ("step", "fgsm", "score", "logits", "grad"), built once per setting
+    (``loss``: a name or a function, see :func:`~course_utils.attacks.losses.loss_function`)."""
+    loss = loss_function("ce" if loss is None else loss)
+    key = (kind, norm, targeted, loss, float(clip_min), float(clip_max), tuple(x_shape[1:]))
     per_model = _model_cache(model)
     if key in per_model:
         return per_model[key]
@@ -235,7 +248,6 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
     model_ref = weakref.ref(model)  # the compiled graph must not keep the model alive
     # autograph=False below: these functions have no tensor-dependent Python control flow, and
     # autograph would re-read their source file when converting (wrong if it changed since import).
-    loss = loss_fn or cross_entropy
     image_spec = tf.TensorSpec((None, *x_shape[1:]), tf.float32)
     label_spec = tf.TensorSpec((None,), tf.int64)
     scalar = tf.TensorSpec((), tf.float32)
@@ -296,20 +308,23 @@ def _compiled(model, kind, norm, targeted, loss_fn, clip_min, clip_max, x_shape)
     return fn
 
 
-def _prepare(model, x, y, eps, norm, targeted, clip_min, clip_max, batch_size):
-    """Shared checks. Returns (x float32, y int64 or None, norm)."""
-    norm = _norm_name(norm)
+def _prepare(model, x, y, eps, norm, clip_min, clip_max, batch_size, target=None):
+    """Shared checks. Returns ``(x float32, labels int64 or None, norm)``: the labels an attack
+    works with are the classes to reach when ``target`` is given (a targeted attack), else ``y``
+    (``None``: the model's own predictions)."""
+    norm = norm_name(norm)
     _check_scalars(eps, clip_min, clip_max, norm)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     x_np = _check_images(x, clip_min, clip_max)
-    if targeted and y is None:
-        raise ValueError("A targeted attack needs y: the class each image should be pushed to.")
     if len(x_np) == 0:
-        return x_np, (None if y is None else np.asarray(y, dtype=np.int64)), norm
+        return x_np, None, norm
     num_classes = _check_logits(model, x_np[: min(len(x_np), 32)])
-    y_np = None if y is None else _check_labels(y, len(x_np), num_classes, targeted)
-    return x_np, y_np, norm
+    y_np = None if y is None else class_ids(y, n=len(x_np), num_classes=num_classes)
+    if target is None:
+        return x_np, y_np, norm
+    target = np.full(len(x_np), target) if np.ndim(target) == 0 else target
+    return x_np, class_ids(target, n=len(x_np), num_classes=num_classes, name="target"), norm
 
 
 def _labels_for(model, x_batch, y_np, start):
@@ -320,17 +335,15 @@ def _labels_for(model, x_batch, y_np, start):
     return np.asarray(tf.argmax(logits, axis=-1), dtype=np.int64)
 
 
-def input_gradients(model, x, y, *, loss_fn=None, batch_size=512):
+def input_gradients(model, x, y, *, loss="ce", batch_size=512):
     """Gradient of the per-example loss with respect to the input, ``(N, ...)`` float32.
 
     Used to diagnose gradient masking: a model whose input gradients are zero, NaN or infinite
     cannot be evaluated with gradient attacks at all.
     """
     x_np = np.asarray(x, dtype=np.float32)
-    y_np = np.asarray(y, dtype=np.int64)
-    if len(x_np) != len(y_np):
-        raise ValueError(f"x has {len(x_np)} images but y has {len(y_np)} labels; pass one label per image.")
-    grad = _compiled(model, "grad", "inf", False, loss_fn, 0.0, 1.0, x_np.shape)
+    y_np = class_ids(y, n=len(x_np))
+    grad = _compiled(model, "grad", "inf", False, loss, 0.0, 1.0, x_np.shape)
     out = [
         np.asarray(grad(tf.constant(x_np[i : i + batch_size]), tf.constant(y_np[i : i + batch_size])))
         for i in range(0, len(x_np), batch_size)
@@ -340,13 +353,13 @@ def input_gradients(model, x, y, *, loss_fn=None, batch_size=512):
 
 def perturbation_norms(x_adv, x, norm="inf") -> np.ndarray:
     """Per-example size ``‖x_adv − x‖`` ``(N,)`` in ``norm``, computed in float64."""
-    norm = _norm_name(norm)
+    norm = norm_name(norm)
     delta = (np.asarray(x_adv, dtype=np.float64) - np.asarray(x, dtype=np.float64)).reshape(len(x), -1)
     return np.abs(delta).max(axis=1, initial=0.0) if norm == "inf" else np.sqrt((delta**2).sum(axis=1))
 
 
 def max_eps(norm, shape, clip_min=0.0, clip_max=1.0) -> float:
     """The largest meaningful ε for images of ``shape`` ``(H, W, C)``: the ball then contains every image."""
-    norm = _norm_name(norm)
+    norm = norm_name(norm)
     span = clip_max - clip_min
     return span if norm == "inf" else span * math.sqrt(float(np.prod(shape)))

@@ -67,3 +67,25 @@ def targeted_dlr_loss(y_true, y_target, logits):
     z_t = tf.reduce_sum(tf.one_hot(tf.cast(y_target, tf.int32), num_classes, dtype=logits.dtype) * logits, -1)
     top = tf.math.top_k(logits, k=4).values
     return (z_t - z_y) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+LOSS_NAMES = {"ce": cross_entropy, "margin": margin_loss}
+
+
+def loss_function(loss):
+    """The per-example loss ``loss(y_true, logits) -> (N,)`` an attack ascends, from ``loss``: a
+    name in :data:`LOSS_NAMES` (``"ce"``: cross-entropy, ``"margin"``: Carlini-Wagner margin) or a
+    Keras-style function, returned as it is.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if callable(loss):
+        return loss
+    key = str(loss).strip().lower()
+    if key in LOSS_NAMES:
+        return LOSS_NAMES[key]
+    raise ValueError(
+        f"Unknown loss {loss!r}. Use loss='ce' (cross-entropy), loss='margin' (Carlini-Wagner margin) "
+        "or a Keras-style function loss(y_true, logits) that returns one value per image."
+    )

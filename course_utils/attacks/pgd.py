@@ -18,13 +18,15 @@ from course_utils.attacks.core import (
     _direction,
     _forward,
     _labels_for,
-    _norm_name,
     _prepare,
     _project,
     _project_l2_float64,
+    check_seed,
+    norm_name,
     random_perturbation,
+    spawn_generators,
 )
-from course_utils.attacks.losses import cross_entropy
+from course_utils.attacks.losses import loss_function
 
 
 def fgsm(
@@ -34,8 +36,8 @@ def fgsm(
     *,
     eps,
     norm="inf",
-    targeted=False,
-    loss_fn=None,
+    loss="ce",
+    target=None,
     clip_min=0.0,
     clip_max=1.0,
     batch_size=512,
@@ -48,15 +50,17 @@ def fgsm(
     Args:
         model: Keras model (or any TensorFlow callable) mapping images to logits ``(N, K)``.
         x: float images ``(N, H, W, C)`` in ``[clip_min, clip_max]``.
-        y: integer labels ``(N,)``. ``None`` attacks the model's own predictions instead of the
+        y: the true integer labels ``(N,)``. ``None`` attacks the model's own predictions instead of the
             true labels. That is the right choice when the labels are unknown, and it avoids
             "label leaking" (Kurakin et al., 2017): a one-step attack built from the true label
             can carry information about that label into the image, which makes models trained on
             such images look more robust than they are. For evaluation, pass the true labels.
         eps: size of the perturbation in ``norm``, in the pixel scale (``0.1`` = 10% of the range).
         norm: ``"inf"`` or ``2``.
-        targeted: if True, ``y`` are target classes and the step *decreases* their loss.
-        loss_fn: ``loss_fn(y_true, logits)`` (Keras convention); default cross-entropy on logits.
+        loss: ``"ce"`` (cross-entropy on logits), ``"margin"`` (Carlini-Wagner) or a Keras-style
+            ``loss(y_true, logits)``.
+        target: ``None`` (untargeted: any wrong class), or the class to reach, one int for every
+            image or integer classes ``(N,)``: the step then *decreases* the loss of the target.
         clip_min, clip_max: valid pixel range.
         batch_size: images per gradient computation.
 
@@ -67,10 +71,10 @@ def fgsm(
         ValueError: for a negative or out-of-scale ε, an unknown norm, pixels outside the clip range,
             labels that do not match the images, or a model that outputs probabilities.
     """
-    x_np, y_np, norm = _prepare(model, x, y, eps, norm, targeted, clip_min, clip_max, batch_size)
+    x_np, y_np, norm = _prepare(model, x, y, eps, norm, clip_min, clip_max, batch_size, target)
     if len(x_np) == 0 or eps == 0:
         return x_np.copy()
-    step = _compiled(model, "fgsm", norm, targeted, loss_fn, clip_min, clip_max, x_np.shape)
+    step = _compiled(model, "fgsm", norm, target is not None, loss, clip_min, clip_max, x_np.shape)
     out = np.empty_like(x_np)
     for start in range(0, len(x_np), batch_size):
         xb = x_np[start : start + batch_size]
@@ -115,8 +119,8 @@ def pgd(
     norm="inf",
     rand_init=True,
     restarts=1,
-    targeted=False,
-    loss_fn=None,
+    loss="ce",
+    target=None,
     clip_min=0.0,
     clip_max=1.0,
     seed=None,
@@ -146,19 +150,21 @@ def pgd(
     Args:
         model: Keras model (or any TensorFlow callable) mapping images to logits ``(N, K)``.
         x: float images ``(N, H, W, C)`` in ``[clip_min, clip_max]``.
-        y: integer labels ``(N,)``; ``None`` attacks the model's own predictions (see :func:`fgsm`
-            on label leaking); targets when ``targeted=True`` (then required).
+        y: the true integer labels ``(N,)``; ``None`` attacks the model's own predictions (see
+            :func:`fgsm` on label leaking).
         eps: radius of the ball in ``norm``, in the pixel scale.
         step_size: length of one step in ``norm`` (> 0).
         num_steps: number of steps (>= 1).
         norm: ``"inf"`` or ``2``.
         rand_init: start from a random point of the ball (True) or from ``x`` (False).
         restarts: number of runs (>= 1); more than one needs ``rand_init=True``.
-        targeted: if True, ``y`` are target classes to reach.
-        loss_fn: ``loss_fn(y_true, logits)``; default cross-entropy on logits.
+        loss: ``"ce"``, ``"margin"`` or a Keras-style ``loss(y_true, logits)`` (see :func:`fgsm`).
+        target: ``None`` (untargeted), or the class to reach: one int for every image or integer
+            classes ``(N,)``; success then means "classified as the target".
         clip_min, clip_max: valid pixel range.
-        seed: integer: the same seed gives the same result (the random starts are drawn from it;
-            restart ``r`` uses the same starts whatever ``restarts`` is). ``None``: fresh randomness.
+        seed: an integer or a ``numpy.random.Generator``: the same seed gives the same result (the
+            random starts are drawn from it; restart ``r`` uses the same starts whatever
+            ``restarts`` is). ``None``: fresh randomness.
         batch_size: images attacked together.
         early_stop: stop each image at its first adversarial iterate (see above).
 
@@ -182,19 +188,17 @@ def pgd(
             f"restarts={restarts} with rand_init=False would run the same deterministic attack {restarts} "
             "times. Pass rand_init=True (each restart then starts from a new random point) or restarts=1."
         )
-    x_np, y_np, norm = _prepare(model, x, y, eps, norm, targeted, clip_min, clip_max, batch_size)
+    seed = check_seed(seed)
+    x_np, y_np, norm = _prepare(model, x, y, eps, norm, clip_min, clip_max, batch_size, target)
     if len(x_np) == 0 or eps == 0:
         return x_np.copy()
-    num_steps, restarts = int(num_steps), int(restarts)
-    step = _compiled(model, "step", norm, targeted, loss_fn, clip_min, clip_max, x_np.shape)
-    score = (
-        _compiled(model, "score", norm, targeted, loss_fn, clip_min, clip_max, x_np.shape)
-        if restarts > 1
-        else None
-    )
+    num_steps, restarts, targeted = int(num_steps), int(restarts), target is not None
+    step = _compiled(model, "step", norm, targeted, loss, clip_min, clip_max, x_np.shape)
+    score = None
+    if restarts > 1:
+        score = _compiled(model, "score", norm, targeted, loss, clip_min, clip_max, x_np.shape)
     # One generator per restart, so that run r draws the same starts whatever `restarts` is.
-    seed_seq = np.random.SeedSequence(seed)
-    rngs = [np.random.default_rng(s) for s in seed_seq.spawn(restarts)]
+    rngs = spawn_generators(seed, restarts)
     eps_t, step_t = tf.constant(eps, tf.float32), tf.constant(step_size, tf.float32)
 
     out = np.empty_like(x_np)
@@ -218,14 +222,14 @@ def pgd(
             if score is None:
                 best = adv
                 break
-            pred, loss = (np.array(t) for t in score(tf.constant(adv), tf.constant(yb[todo])))
+            pred, value = (np.array(t) for t in score(tf.constant(adv), tf.constant(yb[todo])))
             success = (pred == yb[todo]) if targeted else (pred != yb[todo])
             if best is None:
-                best, best_loss, done = adv, loss, success
+                best, best_loss, done = adv, value, success
                 continue
-            better = success | ((loss < best_loss[todo]) if targeted else (loss > best_loss[todo]))
+            better = success | ((value < best_loss[todo]) if targeted else (value > best_loss[todo]))
             idx = todo[better]
-            best[idx], best_loss[idx] = adv[better], loss[better]
+            best[idx], best_loss[idx] = adv[better], value[better]
             done[todo] |= success
         out[start : start + len(xb)] = best
     return _project_l2_float64(out, x_np, eps) if norm == 2 else out
@@ -241,8 +245,8 @@ def pgd_tensor(
     num_steps,
     norm="inf",
     rand_init=True,
-    targeted=False,
-    loss_fn=None,
+    loss="ce",
+    target=None,
     clip_min=0.0,
     clip_max=1.0,
     seed=None,
@@ -258,11 +262,14 @@ def pgd_tensor(
 
     Args:
         model: maps images to logits.
-        x: float32 tensor ``(N, ...)`` in ``[clip_min, clip_max]``; y: integer labels ``(N,)``.
+        x: float32 tensor ``(N, ...)`` in ``[clip_min, clip_max]``; y: the true integer labels ``(N,)``.
         eps, step_size: Python floats or scalar tensors; num_steps: a Python int (the steps are
             unrolled into the graph).
         norm: ``"inf"`` or ``2``.
-        seed: ``None``, an int, or a ``keras.random.SeedGenerator``. Inside a compiled function
+        loss: ``"ce"``, ``"margin"`` or a Keras-style ``loss(y_true, logits)``.
+        target: ``None`` (untargeted) or integer classes to reach ``(N,)`` (a tensor).
+        seed: ``None``, an int, or a ``keras.random.SeedGenerator`` (not a NumPy generator: this
+            function runs inside TensorFlow graphs). Inside a compiled function
             (``tf.function``, a Keras ``train_step``) pass a ``SeedGenerator``: every call then
             draws new random starts and a seeded run is repeatable. An int is refused there (it
             would draw the same start on every call); in eager code an int gives the same start
@@ -275,7 +282,7 @@ def pgd_tensor(
         The adversarial batch, a float32 tensor shaped like ``x``, with no gradient flowing back
         to ``x`` (``tf.stop_gradient``); within ε up to float32 rounding, and in the pixel range.
     """
-    norm = _norm_name(norm)
+    norm = norm_name(norm)
     if int(num_steps) != num_steps or num_steps < 1:
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}.")
     if rand_init and isinstance(seed, int) and not tf.executing_eagerly():
@@ -284,7 +291,8 @@ def pgd_tensor(
             "same random start on every call. Create keras.random.SeedGenerator(seed) once, outside "
             "the function, and pass that."
         )
-    loss = loss_fn or cross_entropy
+    loss = loss_function(loss)
+    labels = y if target is None else target
     x = tf.convert_to_tensor(x, tf.float32)
     eps = tf.cast(eps, tf.float32)
     step_size = tf.cast(step_size, tf.float32)
@@ -308,9 +316,9 @@ def pgd_tensor(
     for _ in range(int(num_steps)):
         with tf.GradientTape() as tape:
             tape.watch(x_adv)
-            total = tf.reduce_sum(loss(y, _forward(model, x_adv)))
+            total = tf.reduce_sum(loss(labels, _forward(model, x_adv)))
         grad = tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        if targeted:
+        if target is not None:
             grad = -grad
         x_adv = _project(x_adv + step_size * _direction(grad, norm), x, eps, norm, clip_min, clip_max)
     return tf.stop_gradient(x_adv)

@@ -24,13 +24,15 @@ import tensorflow as tf
 
 from course_utils.attacks.core import (
     _check_images,
-    _check_labels,
     _check_scalars,
     _forward,
     _install_tracing_filter,
     _model_cache,
-    _norm_name,
+    as_generator,
+    check_seed,
+    norm_name,
 )
+from course_utils.labels import class_ids
 
 # Queries (out of 10,000) after which the window's share of the image halves.
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -100,16 +102,18 @@ def square(
     y=None,
     *,
     eps,
-    queries=5000,
     norm="inf",
+    queries=5000,
     p_init=0.8,
     clip_min=0.0,
     clip_max=1.0,
     seed=None,
     batch_size=512,
-    return_queries=False,
 ):
     """The Square attack (Andriushchenko et al., 2020) under L∞: random search, no gradient.
+
+    Returns the adversarial images; :func:`square_with_queries` runs the same attack and also
+    returns how many queries each image used.
 
     Args:
         model: anything that maps float32 images ``(N, H, W, C)`` to scores ``(N, K)``: logits, or
@@ -124,20 +128,45 @@ def square(
         norm: only ``"inf"`` (for L2, use :func:`~course_utils.attacks.apgd` with ``norm=2``).
         p_init: share of the image the first windows cover (0.8 as in AutoAttack).
         clip_min, clip_max: valid pixel range.
-        seed: integer for reproducible windows and signs, or ``None`` for fresh ones.
+        seed: an integer or a ``numpy.random.Generator`` for reproducible windows and signs, or
+            ``None`` for fresh ones.
         batch_size: images attacked together.
-        return_queries: also return the number of queries each image used ``(N,)`` int64.
 
     Returns:
         Adversarial images, NumPy float32 shaped like ``x``: the first misclassified point found,
         else the point of smallest margin; an image misclassified already is returned unchanged.
-        With ``return_queries=True``, the pair ``(x_adv, queries_used)``.
 
     Raises:
         ValueError: for an L2 norm, a negative or out-of-scale ε, images that are not ``(N, H, W, C)``
             or outside the pixel range, bad labels, ``queries < 1`` or ``p_init`` outside (0, 1].
     """
-    if _norm_name(norm) != "inf":
+    x_adv, _ = square_with_queries(
+        model, x, y, eps=eps, norm=norm, queries=queries, p_init=p_init, clip_min=clip_min,
+        clip_max=clip_max, seed=seed, batch_size=batch_size,
+    )  # fmt: skip
+    return x_adv
+
+
+def square_with_queries(
+    model,
+    x,
+    y=None,
+    *,
+    eps,
+    norm="inf",
+    queries=5000,
+    p_init=0.8,
+    clip_min=0.0,
+    clip_max=1.0,
+    seed=None,
+    batch_size=512,
+):
+    """:func:`square`, returning ``(x_adv, queries_used)``: the adversarial images and the number of
+    model evaluations each image used ``(N,)`` int64 (1 for an image misclassified already, at
+    most ``queries``). Arguments, errors and images as :func:`square`.
+    """
+    seed = check_seed(seed)
+    if norm_name(norm) != "inf":
         raise ValueError("square() is the L∞ Square attack; for norm=2 use attacks.apgd(..., norm=2).")
     _check_scalars(eps, clip_min, clip_max, "inf")
     if int(queries) != queries or queries < 1:
@@ -151,9 +180,9 @@ def square(
         raise ValueError(f"square() needs images of shape (N, H, W, C), got shape {x_np.shape}.")
     used = np.zeros(len(x_np), np.int64)
     if len(x_np) == 0:
-        return (x_np.copy(), used) if return_queries else x_np.copy()
+        return x_np.copy(), used
     score, step = _square_kernel(model, clip_min, clip_max, x_np.shape)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     height, width, channels = x_np.shape[1:]
     eps_t = tf.constant(eps, tf.float32)
     out = x_np.copy()
@@ -165,7 +194,7 @@ def square(
         if logits.ndim != 2:
             raise ValueError(f"The model must output scores of shape (N, classes), got {logits.shape}.")
         if y_np is None and y is not None:
-            y_np = _check_labels(y, len(x_np), logits.shape[1], False)
+            y_np = class_ids(y, n=len(x_np), num_classes=logits.shape[1])
         yb = logits.argmax(axis=1) if y is None else y_np[begin:end]
         used[begin:end] = 1
         active = np.flatnonzero(logits.argmax(axis=1) == yb)  # misclassified already: unchanged
@@ -197,4 +226,4 @@ def square(
             hit = hit_t.numpy()
         if len(active):  # out of queries (an image broken by the last one is in x_best too)
             out[begin + active] = best_t.numpy()
-    return (out, used) if return_queries else out
+    return out, used

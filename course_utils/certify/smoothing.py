@@ -7,8 +7,8 @@ classifier ``f``'s majority vote under Gaussian noise. If the top class has prob
 normal CDF). ``p_A`` is not known; it is estimated from ``n`` noisy copies, and the certificate uses
 a one-sided Clopper–Pearson lower bound, so a certificate is wrong with probability at most ``α``.
 
-Randomness is passed in (``rng``: a NumPy ``Generator`` or a seed); nothing here touches global
-random state.
+Randomness is passed in (``seed``: a NumPy ``Generator`` or an integer); nothing here touches
+global random state.
 """
 
 from __future__ import annotations
@@ -20,20 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attacks.core import _forward
+from course_utils.attacks.core import _forward, as_generator
 
 _NORMAL = statistics.NormalDist()
-
-
-def _rng(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, int | np.integer) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(
-        f"rng must be a numpy.random.Generator or an integer seed, got {type(rng).__name__}: "
-        "e.g. rng=np.random.default_rng(0)."
-    )
 
 
 def _check(sigma, alpha=0.01, n=1):
@@ -106,20 +95,20 @@ def binomial_test_p_value(k: int, n: int) -> float:
     return min(1.0, 2 * tail / 2**n)
 
 
-def noise_counts(model, x, *, sigma: float, num_samples: int, rng, batch_size: int = 1000) -> np.ndarray:
+def noise_counts(model, x, *, sigma: float, num_samples: int, seed, batch_size: int = 1000) -> np.ndarray:
     """How often the base classifier predicts each class under Gaussian noise.
 
     Args:
         model: a Keras model or callable mapping images to logits.
         x: float32 images ``(N, H, W, C)``.
         sigma: standard deviation of the noise (pixel scale); num_samples: noisy copies per image.
-        rng: ``numpy.random.Generator`` or seed for the noise.
+        seed: ``numpy.random.Generator`` or integer for the noise (``None``: fresh noise).
 
     Returns:
         ``(N, num_classes)`` int64 counts; each row sums to ``num_samples``.
     """
     _check(sigma, n=num_samples)
-    rng = _rng(rng)
+    rng = as_generator(seed)
     x = np.asarray(x, dtype=np.float32)
     rows = []
     for image in x:
@@ -137,7 +126,7 @@ def noise_counts(model, x, *, sigma: float, num_samples: int, rng, batch_size: i
 
 
 def predict(
-    model, x, *, sigma: float, num_samples: int = 1000, alpha: float = 0.001, rng, batch_size: int = 1000
+    model, x, *, sigma: float, num_samples: int = 1000, alpha: float = 0.001, seed, batch_size: int = 1000
 ):
     """Cohen et al.'s PREDICT: the smoothed classifier's class per image, or ``-1`` (abstain) when
     a two-sided binomial test cannot tell the top two classes apart at level ``alpha``. A class it
@@ -147,7 +136,7 @@ def predict(
         ``(N,)`` int64 classes, ``-1`` for an abstention.
     """
     _check(sigma, alpha, num_samples)
-    counts = noise_counts(model, x, sigma=sigma, num_samples=num_samples, rng=rng, batch_size=batch_size)
+    counts = noise_counts(model, x, sigma=sigma, num_samples=num_samples, seed=seed, batch_size=batch_size)
     order = np.argsort(-counts, axis=1, kind="stable")
     top, second = order[:, 0], order[:, 1]
     rows = np.arange(len(counts))
@@ -160,7 +149,7 @@ def predict(
 
 
 def certify(
-    model, x, *, sigma: float, n0: int = 100, num_samples: int = 1000, alpha: float = 0.001, rng,
+    model, x, *, sigma: float, n0: int = 100, num_samples: int = 1000, alpha: float = 0.001, seed,
     batch_size: int = 1000,
 ):  # fmt: skip
     """Cohen et al.'s CERTIFY: per image a class and an L2 radius within which the smoothed
@@ -176,11 +165,11 @@ def certify(
     """
     _check(sigma, alpha, num_samples)
     _check(sigma, alpha, n0)
-    rng = _rng(rng)
-    select = noise_counts(model, x, sigma=sigma, num_samples=n0, rng=rng, batch_size=batch_size).argmax(
+    rng = as_generator(seed)
+    select = noise_counts(model, x, sigma=sigma, num_samples=n0, seed=rng, batch_size=batch_size).argmax(
         axis=1
     )
-    counts = noise_counts(model, x, sigma=sigma, num_samples=num_samples, rng=rng, batch_size=batch_size)
+    counts = noise_counts(model, x, sigma=sigma, num_samples=num_samples, seed=rng, batch_size=batch_size)
     classes = np.full(len(select), -1, dtype=np.int64)
     radii = np.zeros(len(select))
     for i, c in enumerate(select):
@@ -205,7 +194,7 @@ def certified_accuracy(classes, radii, y, radius) -> float:
 
 
 def attack(
-    model, x, y, *, eps: float, sigma: float, rng, num_steps: int = 10, num_noise: int = 16,
+    model, x, y, *, eps: float, sigma: float, seed, num_steps: int = 10, num_noise: int = 16,
     step_size: float | None = None, clip_min: float = 0.0, clip_max: float = 1.0, batch_size: int = 100,
 ):  # fmt: skip
     """An L2 attack on the *smoothed* classifier (Salman et al., 2019, "SmoothAdv"): PGD that
@@ -221,7 +210,7 @@ def attack(
     _check(sigma, n=num_noise)
     if not eps > 0:
         raise ValueError(f"eps (an L2 radius) must be > 0, e.g. 0.5, got {eps!r}.")
-    rng = _rng(rng)
+    rng = as_generator(seed)
     step_size = 2.5 * eps / num_steps if step_size is None else step_size
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y).astype(np.int32)
