@@ -248,7 +248,8 @@ def estimate(profile, args, x_fit, y_fit, x_test, y_test, command):
         x_test, y_test, repeats=args.cost_repeats,
     )  # fmt: skip
     reference = json.loads(REFERENCE_RUN.read_text())
-    ref_version = autoattack.get_version(reference["models"]["pgd_at"]["autoattack_version"])
+    stored = reference["models"]["pgd_at"]["autoattack_version"]
+    ref_version = autoattack.get_version(autoattack.RENAMED.get(stored, stored))  # stored under an old name
     version = autoattack.get_version(args.autoattack or profile.autoattack)
 
     def budget(v, targets=False):  # gradient passes per image still attacked

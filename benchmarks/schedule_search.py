@@ -149,7 +149,7 @@ def score(model, x, y, seed) -> dict:
         lambda xb, yb: attacks.pgd(model, xb, yb, eps=EPS, step_size=2.5 * EPS / 20, num_steps=20, seed=seed),
         eps=EPS, progress=False,
     )  # fmt: skip
-    aa = autoattack.autoattack(model, x, y, eps=EPS, version="quick", seed=seed, progress=False)
+    aa = autoattack.autoattack(model, x, y, eps=EPS, version="lesson", seed=seed, progress=False)
     worst = aa.correct & pgd20.correct
     return {
         "clean": clean.accuracy,

@@ -365,7 +365,7 @@ def train_adversarial(
 
     Afterwards ``classifier`` is compiled like :func:`train_classifier`'s output, ready to evaluate.
     """
-    train_ds, val_ds, decay_steps = training._datasets(
+    train_ds, val_ds, decay_steps = training.datasets(
         classifier, x_train, y_train, validation_data, epochs, batch_size, seed
     )
     if not 0 <= eps_ramp_epochs <= epochs:

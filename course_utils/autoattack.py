@@ -17,7 +17,10 @@ is usually set by the two APGD runs, and FAB-T and Square are there for the case
 Without FAB-T, Square is the only attack from a different family; notebook 09 discusses the cost.
 
 The attacks have no step size to tune: AutoAttack's point is that an evaluation nobody tuned
-cannot be tuned to flatter a defense. ``version`` sets only the budget (:data:`VERSIONS`).
+cannot be tuned to flatter a defense. ``version`` sets only the budget (:data:`VERSIONS`). The
+budgets are named so that none can be taken for one of the paper's versions: ``lesson`` (a smoke
+test), ``course`` (the paper's APGD runs, a fifth of Square's queries) and ``paper-without-fab``
+(the paper's ``standard`` version minus FAB-T); each says in its description what it leaves out.
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ class Version:
     """The budget of an AutoAttack run.
 
     Attributes:
-        name: ``"quick"``, ``"standard"`` or ``"full"``.
+        name: ``"lesson"``, ``"course"`` or ``"paper-without-fab"``.
         apgd_steps: iterations of each APGD run (100 in the paper).
         apgd_restarts: random restarts of APGD-CE and of each APGD-T target (1 in the paper).
         targets: target classes of APGD-T, most likely first (9 in the paper: every other class
             of a 10-class problem).
         square_queries: query budget of the Square attack per image (5,000 in the paper).
-        description: one line for humans.
+        square_rescaled: Square's window schedule stretched to ``square_queries`` (AutoAttack does
+            not rescale it: :func:`course_utils.attacks.square`'s ``rescale_schedule``).
+        description: one line for humans, saying how the budget differs from the paper's.
     """
 
     name: str
@@ -48,16 +53,28 @@ class Version:
     apgd_restarts: int
     targets: int
     square_queries: int
+    square_rescaled: bool
     description: str
 
 
 VERSIONS: dict[str, Version] = {
-    "quick": Version("quick", 25, 1, 3, 300, "a smoke test for CI: a quarter of the paper's APGD steps"),
-    "standard": Version(
-        "standard", 100, 1, 9, 1000, "the paper's APGD-CE and APGD-T; Square with 1,000 of its 5,000 queries"
+    "lesson": Version(
+        "lesson", 25, 1, 3, 300, True,
+        "a smoke test, not the paper's: a quarter of its APGD steps, 3 of 9 APGD-T targets, "
+        "Square with 300 of 5,000 queries, no FAB-T",
     ),
-    "full": Version("full", 100, 1, 9, 5000, "the paper's 'standard' version without FAB-T"),
-}
+    "course": Version(
+        "course", 100, 1, 9, 1000, True,
+        "the paper's APGD-CE and APGD-T; Square with 1,000 of its 5,000 queries (schedule rescaled); "
+        "no FAB-T",
+    ),
+    "paper-without-fab": Version(
+        "paper-without-fab", 100, 1, 9, 5000, False,
+        "the paper's 'standard' version without FAB-T (Square: 5,000 queries, AutoAttack's schedule)",
+    ),
+}  # fmt: skip
+# The budgets' former names: "standard" and "full" read like the paper's versions, which they are not.
+RENAMED = {"quick": "lesson", "standard": "course", "full": "paper-without-fab"}
 
 
 def get_version(version: str | Version | None = None) -> Version:
@@ -65,7 +82,13 @@ def get_version(version: str | Version | None = None) -> Version:
     (:attr:`course_utils.config.Profile.autoattack`)."""
     if isinstance(version, Version):
         return version
-    name = config.get_profile().autoattack if version is None else str(version)
+    name = config.get_profile().autoattack if version is None else str(version).strip().lower()
+    if name in RENAMED:
+        new = RENAMED[name]
+        raise ValueError(
+            f"The AutoAttack budget {name!r} is now called {new!r} ({VERSIONS[new].description}): the "
+            f"old name could be taken for the paper's version of that name. Use version={new!r}."
+        )
     if name not in VERSIONS:
         raise ValueError(f"Unknown AutoAttack version {name!r}; choose one of {', '.join(VERSIONS)}.")
     return VERSIONS[name]
@@ -180,6 +203,7 @@ def stage_attacks(
                     yb,
                     eps=eps,
                     queries=v.square_queries,
+                    rescale_schedule=v.square_rescaled,
                     seed=seed + 2,
                     clip_min=clip_min,
                     clip_max=clip_max,
@@ -213,7 +237,7 @@ def autoattack(
         x, y: test images and their true integer labels ``(N,)``.
         eps: the budget in ``norm``, in the pixel scale (``0.1`` for Fashion-MNIST's usual L∞ test).
         norm: ``"inf"`` or ``2`` (Square runs for L∞ only).
-        version: the budget: ``"quick"``, ``"standard"``, ``"full"`` (see :data:`VERSIONS`) or a
+        version: the budget: ``"lesson"``, ``"course"``, ``"paper-without-fab"`` (:data:`VERSIONS`) or a
             :class:`Version`; ``None`` takes the active profile's.
         seed: seeds every random start and every random search: the same seed gives the same result.
         batch_size: images per attack call.
@@ -234,15 +258,42 @@ def autoattack(
         model, eps=eps, norm=norm, version=v, seed=seed, clip_min=clip_min, clip_max=clip_max,
         batch_size=batch_size,
     )  # fmt: skip
-    correct, x_adv, rows = clean.correct.copy(), x.copy(), []
-    for name, kind, attack in stages_to_run:
+    rows, x_adv = run_stages(model, x, y, stages_to_run, clean.correct, keep_adversarial=True, **check)
+    return AutoAttackResult(v, float(eps), attacks.norm_name(norm), clean, rows, x_adv, skipped)
+
+
+def run_stages(model, x, y, stages, correct, *, eps, prefix="", keep_adversarial=False, **check):
+    """The per-image worst case over ``stages``: each attack runs only on the images still correct,
+    and an image counts as correct only while no attack so far has broken it.
+
+    Args:
+        model, x, y: the model, images ``(N, H, W, C)`` and true labels ``(N,)``.
+        stages: ``[(name, kind, attack(x_batch, y_batch) -> x_adv)]``, run in order
+            (:func:`stage_attacks`).
+        correct: ``(N,)`` bool, the images standing before the first stage (not changed).
+        eps: the budget, checked on every adversarial batch; ``check``: the other arguments of
+            :func:`~course_utils.evaluation.robust_accuracy` (norm, clip range, batch size, progress).
+        prefix: put before each row's name (the report card's "+APGD-CE").
+        keep_adversarial: also return, per image, the example that broke it (else ``None``).
+
+    Returns:
+        ``(rows, x_adv)``: one :class:`~course_utils.evaluation.AttackResult` per stage, each the
+        worst case so far with the stage's own time; and the examples (the clean image for an image
+        no stage broke), or ``None``.
+    """
+    correct = np.array(correct, dtype=bool)
+    x_adv = np.array(x, copy=True) if keep_adversarial else None
+    rows = []
+    for name, kind, attack in stages:
         todo = np.flatnonzero(correct)
         result = evaluation.robust_accuracy(
-            model, x[todo], y[todo], attack, name=name, kind=kind, keep_adversarial=True, **check
-        )
+            model, x[todo], y[todo], attack, eps=eps, name=prefix + name, kind=kind,
+            keep_adversarial=keep_adversarial, **check,
+        )  # fmt: skip
         broken = todo[~result.correct]
-        x_adv[broken] = result.x_adv[~result.correct]
+        if keep_adversarial:
+            x_adv[broken] = result.x_adv[~result.correct]
         correct[broken] = False
-        rows.append(evaluation.AttackResult(name, float(eps), float(correct.mean()), correct.copy(),
+        rows.append(evaluation.AttackResult(prefix + name, float(eps), float(correct.mean()), correct.copy(),
                                             result.seconds, kind))  # fmt: skip
-    return AutoAttackResult(v, float(eps), attacks.norm_name(norm), clean, rows, x_adv, skipped)
+    return rows, x_adv

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from course_utils import attacks
-from course_utils.attacks.core import _forward
+from course_utils.attacks.core import forward
 from course_utils.labels import class_ids
 
 
@@ -23,7 +23,7 @@ def predict_logits(model, x, *, batch_size: int = 1024) -> np.ndarray:
     computed in inference mode (dropout off, BatchNorm using its moving averages). ``model`` may
     be a Keras model or any callable that maps a batch of images to logits, as for the attacks."""
     x = np.asarray(x, dtype=np.float32)
-    out = [np.asarray(_forward(model, x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    out = [np.asarray(forward(model, x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
     if not out:
         classes = getattr(model, "output_shape", (None, 0))[-1]
         return np.zeros((0, classes or 0), dtype=np.float32)

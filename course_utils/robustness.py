@@ -216,8 +216,8 @@ def report_card(
         eps_list: budgets to test, in the pixel scale, e.g. ``[0.05, 0.1, 0.2]``.
         norm: ``"inf"`` or ``2``.
         pgd_steps, restarts: PGD iterations and number of random restarts (``restarts >= 2``).
-        autoattack: ``None`` (no AutoAttack rows), or its budget: ``"quick"``, ``"standard"``,
-            ``"full"`` (:data:`course_utils.autoattack.VERSIONS`).
+        autoattack: ``None`` (no AutoAttack rows), or its budget: ``"lesson"``, ``"course"``,
+            ``"paper-without-fab"`` (:data:`course_utils.autoattack.VERSIONS`).
         autoattack_eps: the budgets at which the AutoAttack rows run (default: every ε of
             ``eps_list``); AutoAttack on a robust model takes minutes per ε on a CPU.
         loss: loss of FGSM and PGD: ``"ce"`` (cross-entropy), ``"margin"`` or a function. The
@@ -314,15 +314,10 @@ def report_card(
                     model, eps=eps, norm=norm_key, version=version, seed=seed + 2, clip_min=clip_min,
                     clip_max=clip_max, batch_size=batch_size,
                 )  # fmt: skip
-                out = []
-                for name, kind, attack in stages:
-                    todo = np.flatnonzero(survived)
-                    stage = robust_accuracy(
-                        model, x[todo], y[todo], attack, eps=eps, name="+" + name, **check
-                    )
-                    survived[todo] &= stage.correct
-                    out.append(_cumulative(stage, survived, eps, kind))
-                return out, {}
+                cascade, _ = autoattack_lib.run_stages(
+                    model, x, y, stages, survived, eps=eps, prefix="+", **check
+                )  # fmt: skip
+                return cascade, {}
 
             aa_rows, _ = cached(
                 "AutoAttack", eps, autoattack_stages, autoattack=dataclasses.asdict(version),

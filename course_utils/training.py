@@ -114,7 +114,7 @@ def compile_classifier(
     return model
 
 
-def _datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed):
+def datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed):
     """Checked training and validation pipelines, and the number of optimizer steps of the run."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}.")
@@ -170,7 +170,7 @@ def train_classifier(
         The ``keras.callbacks.History``; ``history.history`` holds per-epoch ``loss``,
         ``accuracy`` (``val_*`` with validation data) and ``epoch_seconds``.
     """
-    train_ds, val_ds, steps = _datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed)
+    train_ds, val_ds, steps = datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed)
     rate = learning_rate_schedule(schedule, learning_rate, steps)
     compile_classifier(model, learning_rate=rate, steps_per_execution=steps_per_execution)
     timer = EpochTimer()

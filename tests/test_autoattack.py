@@ -79,7 +79,7 @@ def test_each_row_is_the_union_of_the_images_broken_so_far(monkeypatch):
     monkeypatch.setattr(autoattack, "stage_attacks", lambda model, **kwargs: (stages, {}))
     x = coded_images(6)
     y = np.array([0, 0, 0, 1, 0, 0])
-    result = autoattack.autoattack(threshold_model, x, y, eps=0.25, version="quick", progress=False)
+    result = autoattack.autoattack(threshold_model, x, y, eps=0.25, version="lesson", progress=False)
     assert result.clean.correct.tolist() == [True, True, True, False, True, True]
     assert [s.correct.tolist() for s in result.stages] == [
         [False, False, True, False, True, True],
@@ -97,7 +97,7 @@ def test_stages_are_cumulative_and_the_examples_are_real():
     model = reachable_linear_model()
     x, y = data_for(model, n=80)
     y[:8] = (y[:8] + 1) % 3  # misclassified from the start
-    result = autoattack.autoattack(model, x, y, eps=0.15, version="quick", seed=0, progress=False)
+    result = autoattack.autoattack(model, x, y, eps=0.15, version="lesson", seed=0, progress=False)
     assert [s.kind for s in result.stages] == ["apgd-ce", "apgd-t", "square"]
     assert result.accuracy == result.stages[-1].accuracy == result.correct.mean()
     evaluation.check_adversarial(x, result.x_adv, eps=0.15)
@@ -106,8 +106,8 @@ def test_stages_are_cumulative_and_the_examples_are_real():
     np.testing.assert_allclose(result.interval, wilson(int(result.correct.sum()), 80), rtol=1e-9)
     assert "robust accuracy (worst case over all attacks)" in str(result)
     summary = json.loads(json.dumps(result.to_dict()))
-    assert summary["version"]["name"] == "quick" and len(summary["stages"]) == 3
-    again = autoattack.autoattack(model, x, y, eps=0.15, version="quick", seed=0, progress=False)
+    assert summary["version"]["name"] == "lesson" and len(summary["stages"]) == 3
+    again = autoattack.autoattack(model, x, y, eps=0.15, version="lesson", seed=0, progress=False)
     np.testing.assert_array_equal(again.x_adv, result.x_adv)
 
 
@@ -120,8 +120,8 @@ def test_square_breaks_what_hides_its_gradient():
     twin = defenses.quantized(base, levels=4, straight_through=True)
     keep = evaluation.predict_logits(quantised, x).argmax(1) == y
     x, y = x[keep], y[keep]
-    blind = autoattack.autoattack(quantised, x, y, eps=0.2, version="quick", progress=False)
-    bpda = autoattack.autoattack(twin, x, y, eps=0.2, version="quick", progress=False)
+    blind = autoattack.autoattack(quantised, x, y, eps=0.2, version="lesson", progress=False)
+    bpda = autoattack.autoattack(twin, x, y, eps=0.2, version="lesson", progress=False)
     assert blind.stages[0].accuracy > bpda.accuracy + 0.2  # APGD-CE alone is fooled by the rounding
     assert abs(blind.accuracy - bpda.accuracy) <= 0.05
 
@@ -129,18 +129,43 @@ def test_square_breaks_what_hides_its_gradient():
 def test_l2_runs_without_square_and_says_so():
     model = reachable_linear_model()
     x, y = data_for(model, n=30)
-    result = autoattack.autoattack(model, x, y, eps=0.3, norm=2, version="quick", progress=False)
+    result = autoattack.autoattack(model, x, y, eps=0.3, norm=2, version="lesson", progress=False)
     assert [s.kind for s in result.stages] == ["apgd-ce", "apgd-t"]
     assert "Square" in result.skipped and "not run" in str(result)
     evaluation.check_adversarial(x, result.x_adv, eps=0.3, norm=2)
 
 
 def test_versions(monkeypatch):
-    assert autoattack.get_version("full").square_queries == 5000
-    assert autoattack.get_version("full").apgd_steps == 100 and autoattack.get_version("full").targets == 9
+    """The largest budget is AutoAttack's 'standard' version without FAB-T: 100 APGD steps, 9
+    targets, Square with 5,000 queries and its window schedule not rescaled (as AutoAttack builds
+    Square, resc_schedule=False). No budget carries a name of the paper's versions."""
+    paper = autoattack.get_version("paper-without-fab")
+    assert (paper.apgd_steps, paper.apgd_restarts, paper.targets, paper.square_queries) == (100, 1, 9, 5000)
+    assert paper.square_rescaled is False
+    assert not {"standard", "plus", "rand", "full"} & set(autoattack.VERSIONS)
     monkeypatch.setenv(config.PROFILE_ENV_VAR, "quick")
-    assert autoattack.get_version(None).name == "quick"
+    assert autoattack.get_version(None).name == "lesson"
     for name in config.PROFILES:
         assert config.PROFILES[name].autoattack in autoattack.VERSIONS
-    with pytest.raises(ValueError, match="quick, standard, full"):
+    with pytest.raises(ValueError, match="lesson, course, paper-without-fab"):
         autoattack.get_version("plus")
+    for old, new in autoattack.RENAMED.items():  # the old names say what to write now
+        with pytest.raises(ValueError, match=f"now called '{new}'"):
+            autoattack.get_version(old)
+
+
+def test_square_schedule_matches_autoattacks_when_not_rescaled():
+    """AutoAttack's Square (resc_schedule=False) halves the window's share after 10, 50, 200, 500,
+    1,000, 2,000 and 4,000 queries; rescaled to 1,000 queries the same halvings come 10 times
+    sooner."""
+    from course_utils.attacks.square import window_share
+
+    halvings = [
+        i
+        for i in range(1, 5000)
+        if window_share(i, 5000, rescale=False) < window_share(i - 1, 5000, rescale=False)
+    ]
+    assert halvings == [11, 51, 201, 501, 1001, 2001, 4001]
+    assert window_share(4999, 5000, rescale=False) == pytest.approx(0.8 / 128)
+    rescaled = [i for i in range(1, 1000) if window_share(i, 1000) < window_share(i - 1, 1000)]
+    assert rescaled == [2, 6, 21, 51, 101, 201, 401, 601, 801]

@@ -56,16 +56,16 @@ def test_autoattack_rows_are_cached_with_their_version(tmp_path):
     x, y = data_for(model, n=40)
     kwargs = {**KWARGS, "eps_list": [0.2], "masking_checks": False}
     white_box = robustness.report_card(model, x, y, cache=tmp_path, **kwargs)
-    first = robustness.report_card(model, x, y, cache=tmp_path, autoattack="quick", **kwargs)
+    first = robustness.report_card(model, x, y, cache=tmp_path, autoattack="lesson", **kwargs)
     assert first.worst_case.startswith("+Square")
     assert first.cached_stages == [(0.2, "white-box")]  # the white-box rows of the card before
     _same_rows(white_box, dataclasses.replace(first, rows=first.rows[:3]))
-    loaded = robustness.report_card(model, x, y, cache=tmp_path, autoattack="quick", **kwargs)
+    loaded = robustness.report_card(model, x, y, cache=tmp_path, autoattack="lesson", **kwargs)
     assert loaded.cached_stages == [(0.2, "white-box"), (0.2, "AutoAttack")]
     _same_rows(first, loaded)
-    fresh = robustness.report_card(model, x, y, autoattack="quick", **kwargs)
+    fresh = robustness.report_card(model, x, y, autoattack="lesson", **kwargs)
     _same_rows(fresh, loaded)
-    other = robustness.report_card(model, x, y, cache=tmp_path, autoattack="standard", **kwargs)
+    other = robustness.report_card(model, x, y, cache=tmp_path, autoattack="course", **kwargs)
     assert other.cached_stages == [(0.2, "white-box")]  # another AutoAttack version: attacked again
 
 

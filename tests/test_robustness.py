@@ -44,16 +44,16 @@ def test_report_card_with_autoattack_rows():
     model = reachable_linear_model()
     x, y = data_for(model, n=80)
     card = robustness.report_card(
-        model, x, y, eps_list=[0.1, 0.2], pgd_steps=5, restarts=2, autoattack="quick", progress=False
+        model, x, y, eps_list=[0.1, 0.2], pgd_steps=5, restarts=2, autoattack="lesson", progress=False
     )
     assert [r.kind for r in card.rows if r.eps == 0.1] == [
         "fgsm", "pgd", "restarts", "apgd-ce", "apgd-t", "square"
     ]  # fmt: skip
-    assert card.worst_case.startswith("+Square") and card.autoattack == "quick"
+    assert card.worst_case.startswith("+Square") and card.autoattack == "lesson"
     for eps in (0.1, 0.2):  # the same cascade as autoattack.autoattack on the restarts row's survivors
         restarts, *rows = [r for r in card.rows if r.eps == eps][2:]
         alive = restarts.correct
-        alone = autoattack.autoattack(model, x[alive], y[alive], eps=eps, version="quick", seed=2,
+        alone = autoattack.autoattack(model, x[alive], y[alive], eps=eps, version="lesson", seed=2,
                                       progress=False)  # fmt: skip
         for row, stage in zip(rows, alone.stages, strict=True):
             np.testing.assert_array_equal(row.correct[alive], stage.correct)
@@ -87,7 +87,7 @@ def test_each_worst_case_row_is_the_union_of_what_the_attacks_broke(monkeypatch)
     monkeypatch.setattr(autoattack, "stage_attacks", lambda model, **kwargs: (stages, {}))
     x, y = coded_images(7), np.array([0, 0, 0, 1, 0, 0, 0])
     card = robustness.report_card(
-        threshold_model, x, y, eps_list=[0.25], pgd_steps=5, restarts=2, autoattack="quick",
+        threshold_model, x, y, eps_list=[0.25], pgd_steps=5, restarts=2, autoattack="lesson",
         masking_checks=False, progress=False,
     )  # fmt: skip
     survivors = {
@@ -123,7 +123,7 @@ def test_autoattack_rows_expose_a_quantised_model():
     model = defenses.quantized(reachable_linear_model(), levels=2)
     x, y = data_for(model, n=80)
     card = robustness.report_card(
-        model, x, y, eps_list=[0.3], pgd_steps=5, restarts=2, autoattack="quick", progress=False
+        model, x, y, eps_list=[0.3], pgd_steps=5, restarts=2, autoattack="lesson", progress=False
     )
     pgd, worst = card.accuracy("PGD-5", 0.3), card.accuracy(card.worst_case, 0.3)
     assert worst < pgd - 0.2, str(card)
@@ -139,7 +139,7 @@ def test_autoattack_at_some_budgets_only():
     model = reachable_linear_model()
     x, y = data_for(model, n=60)
     card = robustness.report_card(
-        model, x, y, eps_list=[0.1, 0.2], pgd_steps=5, restarts=2, autoattack="quick", autoattack_eps=[0.2],
+        model, x, y, eps_list=[0.1, 0.2], pgd_steps=5, restarts=2, autoattack="lesson", autoattack_eps=[0.2],
         masking_checks=False, progress=False,
     )  # fmt: skip
     assert card.worst(0.1).kind == "restarts" and card.worst(0.2).kind == "square"
@@ -148,7 +148,7 @@ def test_autoattack_at_some_budgets_only():
     assert eps_values == [0.0, 0.1, 0.2] and accs == sorted(accs, reverse=True)
     assert accs[2] == card.worst(0.2).accuracy
     with pytest.raises(ValueError, match="autoattack_eps"):
-        robustness.report_card(model, x, y, eps_list=[0.1], autoattack="quick", autoattack_eps=[0.3])
+        robustness.report_card(model, x, y, eps_list=[0.1], autoattack="lesson", autoattack_eps=[0.3])
     with pytest.raises(KeyError, match="No rows at eps=0.3"):
         card.worst(0.3)
 
@@ -163,9 +163,9 @@ def test_report_card_of_a_plain_function():
         return model(images)
 
     card = robustness.report_card(
-        plain, x, y, eps_list=[0.1], pgd_steps=3, restarts=2, autoattack="quick", progress=False
+        plain, x, y, eps_list=[0.1], pgd_steps=3, restarts=2, autoattack="lesson", progress=False
     )
     keras_card = robustness.report_card(
-        model, x, y, eps_list=[0.1], pgd_steps=3, restarts=2, autoattack="quick", progress=False
+        model, x, y, eps_list=[0.1], pgd_steps=3, restarts=2, autoattack="lesson", progress=False
     )
     assert [r.accuracy for r in card.rows] == [r.accuracy for r in keras_card.rows]

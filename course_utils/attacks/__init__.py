@@ -74,6 +74,7 @@ PARAMETERS = {
     "rand_init": "start from a random point of the ball",
     "early_stop": "stop an image at its first adversarial iterate",
     "p_init": "share of the image Square's first windows cover",
+    "rescale_schedule": "stretch Square's window schedule to the query budget (AutoAttack: False)",
     "seed": "None, an int or a numpy Generator (pgd_tensor: a keras SeedGenerator)",
     "batch_size": "images attacked together",
     "clip_min": "smallest valid pixel value",

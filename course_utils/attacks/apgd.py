@@ -36,13 +36,13 @@ import tensorflow as tf
 from course_utils.attacks.core import (
     _compiled,
     _direction,
-    _forward,
     _install_tracing_filter,
     _model_cache,
     _prepare,
     _project,
     _project_l2_float64,
     check_seed,
+    forward,
     spawn_generators,
 )
 from course_utils.attacks.losses import cross_entropy, dlr_loss, targeted_dlr_loss
@@ -118,7 +118,7 @@ def _apgd_kernels(model, norm, loss, targeted, clip_min, clip_max, x_shape):
     def loss_and_grad(x_adv, y, t):
         with tf.GradientTape() as tape:
             tape.watch(x_adv)
-            logits = _forward(model_ref(), x_adv)
+            logits = forward(model_ref(), x_adv)
             value = objective(y, t, logits)
             if value.shape.rank != 1:
                 raise ValueError(

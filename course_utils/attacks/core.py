@@ -190,7 +190,7 @@ def random_perturbation(x, *, eps, norm="inf", seed=None, clip_min=0.0, clip_max
 # ------------------------------------------------------------------------ compiled kernels
 
 
-def _forward(model, x):
+def forward(model, x):
     """Logits of ``model`` in inference mode; plain callables without a ``training`` argument work too."""
     if isinstance(model, keras.Model | keras.layers.Layer):
         return model(x, training=False)
@@ -255,7 +255,7 @@ def _compiled(model, kind, norm, targeted, loss, clip_min, clip_max, x_shape):
     def gradient(x_adv, y, return_logits=False):
         with tf.GradientTape() as tape:
             tape.watch(x_adv)
-            logits = _forward(model_ref(), x_adv)
+            logits = forward(model_ref(), x_adv)
             total = tf.reduce_sum(loss(y, logits))
         grad = tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return (grad, logits) if return_logits else grad
@@ -284,7 +284,7 @@ def _compiled(model, kind, norm, targeted, loss, clip_min, clip_max, x_shape):
 
         @tf.function(input_signature=[image_spec, label_spec], autograph=False)
         def fn(x_adv, y):
-            logits = _forward(model_ref(), x_adv)
+            logits = forward(model_ref(), x_adv)
             value = loss(y, logits)
             if value.shape.rank != 1:  # a reduced loss cannot rank examples: use the cross-entropy
                 value = cross_entropy(y, logits)
@@ -294,7 +294,7 @@ def _compiled(model, kind, norm, targeted, loss, clip_min, clip_max, x_shape):
 
         @tf.function(input_signature=[image_spec], autograph=False)
         def fn(x):
-            return _forward(model_ref(), x)
+            return forward(model_ref(), x)
 
     elif kind == "grad":
 

@@ -16,12 +16,12 @@ import tensorflow as tf
 from course_utils.attacks.core import (
     _compiled,
     _direction,
-    _forward,
     _labels_for,
     _prepare,
     _project,
     _project_l2_float64,
     check_seed,
+    forward,
     norm_name,
     random_perturbation,
     spawn_generators,
@@ -316,7 +316,7 @@ def pgd_tensor(
     for _ in range(int(num_steps)):
         with tf.GradientTape() as tape:
             tape.watch(x_adv)
-            total = tf.reduce_sum(loss(labels, _forward(model, x_adv)))
+            total = tf.reduce_sum(loss(labels, forward(model, x_adv)))
         grad = tape.gradient(total, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         if target is not None:
             grad = -grad

@@ -25,11 +25,11 @@ import tensorflow as tf
 from course_utils.attacks.core import (
     _check_images,
     _check_scalars,
-    _forward,
     _install_tracing_filter,
     _model_cache,
     as_generator,
     check_seed,
+    forward,
     norm_name,
 )
 from course_utils.labels import class_ids
@@ -38,9 +38,15 @@ from course_utils.labels import class_ids
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
 
-def window_share(iteration: int, queries: int, p_init: float = 0.8) -> float:
-    """Share of the image covered by the window at ``iteration`` (0-based) of a ``queries`` budget."""
-    scaled = int(iteration / queries * 10_000)
+def window_share(iteration: int, queries: int, p_init: float = 0.8, rescale: bool = True) -> float:
+    """Share of the image covered by the window at ``iteration`` (0-based) of a ``queries`` budget.
+
+    With ``rescale`` the paper's schedule for 10,000 queries is stretched or squeezed to the budget
+    (the Square paper's code, ``rescale_schedule=True``); without, the window halves after the same
+    absolute numbers of queries whatever the budget, as AutoAttack runs Square (5,000 queries,
+    ``resc_schedule=False``: the halvings after 6,000 and 8,000 are never reached).
+    """
+    scaled = int(iteration / queries * 10_000) if rescale else iteration
     return p_init / 2 ** sum(scaled > h for h in _HALVINGS)
 
 
@@ -69,7 +75,7 @@ def _square_kernel(model, clip_min, clip_max, x_shape):
 
     @tf.function(input_signature=[image, labels], autograph=False)
     def score(x_adv, y):
-        logits = _forward(model_ref(), x_adv)
+        logits = forward(model_ref(), x_adv)
         return _margin(logits, y), tf.argmax(logits, axis=-1)
 
     @tf.function(
@@ -105,6 +111,7 @@ def square(
     norm="inf",
     queries=5000,
     p_init=0.8,
+    rescale_schedule=True,
     clip_min=0.0,
     clip_max=1.0,
     seed=None,
@@ -127,6 +134,8 @@ def square(
             query.
         norm: only ``"inf"`` (for L2, use :func:`~course_utils.attacks.apgd` with ``norm=2``).
         p_init: share of the image the first windows cover (0.8 as in AutoAttack).
+        rescale_schedule: stretch the windows' halving schedule to ``queries`` (True), or halve
+            after fixed numbers of queries as AutoAttack does (False; see :func:`window_share`).
         clip_min, clip_max: valid pixel range.
         seed: an integer or a ``numpy.random.Generator`` for reproducible windows and signs, or
             ``None`` for fresh ones.
@@ -141,7 +150,8 @@ def square(
             or outside the pixel range, bad labels, ``queries < 1`` or ``p_init`` outside (0, 1].
     """
     x_adv, _ = square_with_queries(
-        model, x, y, eps=eps, norm=norm, queries=queries, p_init=p_init, clip_min=clip_min,
+        model, x, y, eps=eps, norm=norm, queries=queries, p_init=p_init, rescale_schedule=rescale_schedule,
+        clip_min=clip_min,
         clip_max=clip_max, seed=seed, batch_size=batch_size,
     )  # fmt: skip
     return x_adv
@@ -156,6 +166,7 @@ def square_with_queries(
     norm="inf",
     queries=5000,
     p_init=0.8,
+    rescale_schedule=True,
     clip_min=0.0,
     clip_max=1.0,
     seed=None,
@@ -190,7 +201,7 @@ def square_with_queries(
     for begin in range(0, len(x_np), batch_size):
         xb = x_np[begin : begin + batch_size]
         end = begin + len(xb)
-        logits = np.asarray(_forward(model, tf.constant(xb)))  # query 1: the clean image
+        logits = np.asarray(forward(model, tf.constant(xb)))  # query 1: the clean image
         if logits.ndim != 2:
             raise ValueError(f"The model must output scores of shape (N, classes), got {logits.shape}.")
         if y_np is None and y is not None:
@@ -216,7 +227,7 @@ def square_with_queries(
                 x_t, y_t, best_t, margin_t = (tf.gather(t, keep) for t in (x_t, y_t, best_t, margin_t))
             if len(active) == 0:
                 break
-            share = window_share(iteration, queries, p_init)
+            share = window_share(iteration, queries, p_init, rescale_schedule)
             side = min(max(round(math.sqrt(share * height * width)), 1), height, width)
             top = rng.integers(0, height - side + 1, size=len(active)).astype(np.int32)
             left = rng.integers(0, width - side + 1, size=len(active)).astype(np.int32)

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils.attacks.core import _forward, as_generator
+from course_utils.attacks.core import as_generator, forward
 
 _NORMAL = statistics.NormalDist()
 
@@ -116,7 +116,7 @@ def noise_counts(model, x, *, sigma: float, num_samples: int, seed, batch_size: 
         for start in range(0, num_samples, batch_size):
             m = min(batch_size, num_samples - start)
             noisy = image[None] + np.float32(sigma) * rng.standard_normal((m, *image.shape), dtype=np.float32)
-            logits = np.asarray(_forward(model, noisy))
+            logits = np.asarray(forward(model, noisy))
             counts = np.bincount(logits.argmax(axis=1), minlength=logits.shape[1])
             votes = counts if votes is None else votes + counts
         rows.append(votes)

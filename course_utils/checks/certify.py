@@ -93,7 +93,7 @@ def _propagate(layers, lower, upper, mistake=None):
     return lower, upper
 
 
-def _forward(layers, x):
+def forward(layers, x):
     for i, (w, b) in enumerate(layers):
         x = x @ w + b
         if i < len(layers) - 1:
@@ -189,7 +189,7 @@ def check_interval_network(fn) -> bool:
                 "goes with W⁺ and which with W⁻."
             )
         points = lower[:, None] + (upper - lower)[:, None] * rng.uniform(0, 1, (1, 4000, lower.shape[1]))
-        outputs = np.stack([_forward(layers, p) for p in points])  # (N, samples, K)
+        outputs = np.stack([forward(layers, p) for p in points])  # (N, samples, K)
         if np.any(outputs.min(axis=1) < low - 1e-9) or np.any(outputs.max(axis=1) > high + 1e-9):
             raise _Problem(
                 f"In the {name} case your bounds are not sound: some input inside the box gives an output "
