@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # oneDNN kernels: 2-3x faster on AMD CPUs
+from course_utils.config import use_onednn  # noqa: E402
+
+use_onednn()  # before TensorFlow is imported
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402

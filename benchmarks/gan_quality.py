@@ -35,7 +35,9 @@ import shutil
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # oneDNN kernels: 2-3x faster on AMD CPUs
+from course_utils.config import use_onednn  # noqa: E402
+
+use_onednn()  # before TensorFlow is imported
 
 import keras  # noqa: E402
 import matplotlib  # noqa: E402

@@ -39,7 +39,9 @@ import platform
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # oneDNN kernels: 2-3x faster on AMD CPUs
+from course_utils.config import use_onednn  # noqa: E402
+
+use_onednn()  # before TensorFlow is imported
 os.environ.setdefault("TQDM_DISABLE", "1")  # a log file, not a terminal
 
 import keras  # noqa: E402

@@ -15,9 +15,10 @@ estimates each notebook's running time from a short speed measurement.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
+
+from course_utils import config
 
 
 def training_plan_line(profile_name: str, to_train: list[str]) -> str:
@@ -38,7 +39,7 @@ def training_plan_line(profile_name: str, to_train: list[str]) -> str:
 
 
 def pretrain(args) -> int:
-    from course_utils import config, zoo
+    from course_utils import zoo
 
     args.models = args.models or list(zoo.MODELS)
     unknown = [m for m in args.models if m not in zoo.MODELS]
@@ -66,7 +67,7 @@ def doctor(args) -> int:
 
 
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # fast CPU kernels; set before TensorFlow loads
+    config.use_onednn()  # before TensorFlow is imported
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("pretrain", help="train the course's models into the cache ahead of time")

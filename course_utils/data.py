@@ -43,7 +43,6 @@ CLASS_NAMES: tuple[str, ...] = (
     "Bag",
     "Ankle boot",
 )
-MNIST_CLASS_NAMES: tuple[str, ...] = tuple(str(d) for d in range(10))
 
 #: The four original Fashion-MNIST files and their SHA-256 (identical in Debian's package,
 #: the Zalando repository and the Keras mirror).
@@ -52,10 +51,6 @@ FASHION_MNIST_FILES: dict[str, str] = {
     "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
     "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
     "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
-}
-#: Keras's single-file MNIST archive and its SHA-256 (from ``keras.datasets.mnist``).
-MNIST_FILES: dict[str, str] = {
-    "mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
 }
 
 
@@ -216,30 +211,6 @@ def load_fashion_mnist(data_dir=None, *, download: bool = True):
         images = _read_idx(folder / f"{split}-images-idx3-ubyte.gz", offset=16)
         parts.append((_to_float_images(images.reshape(len(labels), 28, 28)), labels))
     return parts[0], parts[1]
-
-
-def load_mnist(data_dir=None, *, download: bool = True):
-    """Load MNIST digits on the same pattern: ``mnist.npz`` from ``data_dir``, ``$COURSE_DATA_DIR``,
-    the course's ``data/`` or the Keras cache, else a Keras download. Same return format as
-    :func:`load_fashion_mnist`; class names in :data:`MNIST_CLASS_NAMES`."""
-    folder, log = find_dataset_dir(MNIST_FILES, data_dir, keras_subdir="", debian=False)
-    note = "Download: not attempted (download=False)."
-    if folder is None and download:
-        folder, error = _download_with_keras(MNIST_FILES, "")
-        note = f"Download through keras.datasets failed (offline?): {error}"
-    if folder is None:
-        raise _not_found(
-            "MNIST",
-            log,
-            note,
-            'Fix it: run once with internet: python -c "import keras; keras.datasets.mnist.load_data()",\n'
-            f"or copy mnist.npz into the course's data/ folder or set ${DATA_ENV_VAR}.",
-        )
-    with np.load(folder / "mnist.npz", allow_pickle=False) as f:
-        return (
-            (_to_float_images(f["x_train"]), f["y_train"].astype(np.int64)),
-            (_to_float_images(f["x_test"]), f["y_test"].astype(np.int64)),
-        )
 
 
 def take_subset(x: np.ndarray, y: np.ndarray, size: int | None, *, seed: int = 0):

@@ -314,11 +314,13 @@ def dcgan_discriminator(
     seed: int = config.DEFAULT_SEED,
     verbose=2,
     cache_dir=None,
-) -> keras.Model:
+) -> tuple[keras.Model, cache.CacheRecord]:
     """The discriminator trained together with :func:`dcgan`'s generator (same arguments).
 
-    Trains the pair first when it is not cached. Returns the discriminator: images in ``[-1, 1]``
-    -> logits (use :func:`course_utils.gan.discriminator_as_classifier` for pixels in ``[0, 1]``).
+    Trains the pair first when it is not cached. Returns ``(discriminator, record)`` like every
+    model of the zoo: images in ``[-1, 1]`` -> logits (use
+    :func:`course_utils.gan.discriminator_as_classifier` for pixels in ``[0, 1]``), and its cache
+    record.
     """
     profile = profile or config.get_profile()
     kwargs = dict(
@@ -329,7 +331,7 @@ def dcgan_discriminator(
     if found is None:  # a generator cached without its discriminator: train the pair again
         _, record = dcgan(profile, retrain=True, **kwargs)
         found = cache.load(f"{record.name}_discriminator", record.settings, cache_dir=cache_dir)
-    return found[0]
+    return found
 
 
 def ibp_mlp(

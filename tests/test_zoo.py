@@ -103,13 +103,14 @@ def test_dcgan_trains_once_with_its_record_then_loads(tmp_path):
     assert len(cached.history["fid"]) == 2
     assert cached.arrays["samples"].shape == (3, 16, 28, 28, 1)
     np.testing.assert_array_equal(gan.sample(generator, 4, seed=0), gan.sample(again, 4, seed=0))
-    discriminator = zoo.dcgan_discriminator(tiny, cache_dir=tmp_path, verbose=0)
+    discriminator, d_record = zoo.dcgan_discriminator(tiny, cache_dir=tmp_path, verbose=0)
+    assert d_record.name == "dcgan_discriminator"
     assert discriminator(np.zeros((2, 28, 28, 1), "float32")).shape == (2, 1)
     conditional, conditional_record = zoo.dcgan(tiny, conditional=True, cache_dir=tmp_path, verbose=0)
     assert conditional_record.key != record.key and gan.num_classes_of(conditional) == 10
     _, sn_record = zoo.dcgan(tiny, spectral_norm=True, cache_dir=tmp_path, verbose=0)
     assert sn_record.name == "dcgan_sn" and sn_record.key != record.key and len(sn_record.history["fid"]) == 2
-    sn_discriminator = zoo.dcgan_discriminator(tiny, spectral_norm=True, cache_dir=tmp_path, verbose=0)
+    sn_discriminator, _ = zoo.dcgan_discriminator(tiny, spectral_norm=True, cache_dir=tmp_path, verbose=0)
     assert any(isinstance(layer, keras.layers.SpectralNormalization) for layer in sn_discriminator.layers)
 
 
