@@ -64,7 +64,7 @@ def _load_or_train(name, settings, build, profile, schedule, seed, retrain, verb
             retrain=retrain,
             verbose=bool(verbose),
         )
-    if record.from_cache:
+    if record.from_cache or not model.compiled:  # loaded, or trained by a loop of its own (IBP)
         training.compile_classifier(model, learning_rate=profile.learning_rate)
     return model, record
 

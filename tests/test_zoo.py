@@ -135,6 +135,7 @@ def test_certification_models_train_once_then_load(tmp_path):
         again, cached = build(tiny, cache_dir=tmp_path, verbose=0)
         assert not record.from_cache and cached.from_cache and cached.path.name.startswith(name)
         assert key in cached.settings
+        assert model.compiled and again.compiled  # trained here (IBP: by a loop of its own) or loaded
         x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
         np.testing.assert_array_equal(model(x, training=False), again(x, training=False))
     assert "certified" in zoo.ibp_mlp(tiny, cache_dir=tmp_path, verbose=0)[1].history
