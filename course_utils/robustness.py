@@ -11,6 +11,7 @@ attack rows are kept on disk (:mod:`course_utils.evaluation_cache`) and computed
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 
@@ -231,23 +232,14 @@ def report_card(
             of attacking (the clean row and the masking checks always run). Only for a
             ``keras.Model`` without ``Lambda`` layers and the default or a ``course_utils`` loss.
     """
-    if restarts < 2:
-        raise ValueError(f"restarts must be >= 2 for the restarts row, got {restarts}.")
-    eps_list = sorted(float(e) for e in eps_list)
-    if not eps_list or eps_list[0] <= 0:
-        raise ValueError(f"eps_list must hold positive budgets, got {eps_list}.")
-    version = None if autoattack is None else autoattack_lib.get_version(autoattack)
-    aa_eps = eps_list if autoattack_eps is None else [float(e) for e in autoattack_eps]
-    if version is not None and not all(any(np.isclose(e, f) for f in eps_list) for e in aa_eps):
-        raise ValueError(f"autoattack_eps {aa_eps} must be budgets of eps_list {eps_list}.")
+    eps_list, version, aa_eps = _checked_budgets(restarts, eps_list, autoattack, autoattack_eps)
     x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
     norm_key = attacks.norm_name(norm)
-    common = dict(norm=norm_key, loss=loss, clip_min=clip_min, clip_max=clip_max)
+    attack_settings = dict(norm=norm_key, loss=loss, clip_min=clip_min, clip_max=clip_max)
     check = dict(
         norm=norm_key, clip_min=clip_min, clip_max=clip_max, batch_size=batch_size, progress=progress
     )
-
-    folder, base_key = None, None
+    store = _Cache()
     if cache:
         folder = Path(cache) if not isinstance(cache, bool) else config.evaluation_cache_dir()
         settings = dict(
@@ -255,74 +247,26 @@ def report_card(
             loss=_loss_name(loss), clip_min=clip_min, clip_max=clip_max, seed=seed, batch_size=batch_size,
             restarts_on_survivors=restarts_on_survivors,
         )  # fmt: skip
-        base_key = evaluation_cache.key(model, x, y, settings)  # model, data and code hashed once
-
-    def cached(stage, eps, compute, **key_settings):
-        """``compute()`` -> ``(rows, extra)``, or the cache's copy of them; records what was loaded."""
-        if folder is None:
-            return compute()
-        part = {**key_settings, "stage": stage, "eps": eps}
-        entry = "report_card-" + evaluation_cache.part_key(base_key, part)
-        found = evaluation_cache.load(folder, entry)
-        if found is not None:
-            cached_stages.append((eps, stage))
-            return found
-        stage_rows, extra = compute()
-        evaluation_cache.save(folder, entry, stage_rows, extra)
-        return stage_rows, extra
+        store = _Cache(folder, evaluation_cache.key(model, x, y, settings))  # model, data, code hashed once
 
     clean = robust_accuracy(model, x, y, name="clean", kind="clean", batch_size=batch_size, progress=progress)
-    rows, restart_seconds, restart_seconds_all, cached_stages = [], 0.0, 0.0, []
-    pgd_name = f"PGD-{pgd_steps}"
+    rows, restart_seconds, restart_seconds_all = [], 0.0, 0.0
     for eps in eps_list:
-        step = step_size_factor * eps / pgd_steps
-
-        def white_box(eps=eps, step=step):
-            def run_pgd(xb, yb, n_runs=1, run_seed=seed):
-                return attacks.pgd(model, xb, yb, eps=eps, step_size=step, num_steps=pgd_steps,
-                                   restarts=n_runs, seed=run_seed, **common)  # fmt: skip
-
-            fgsm_row = robust_accuracy(
-                model, x, y, lambda xb, yb: attacks.fgsm(model, xb, yb, eps=eps, **common),
-                eps=eps, name="FGSM", kind="fgsm", **check,
-            )  # fmt: skip
-            pgd_row = robust_accuracy(model, x, y, run_pgd, eps=eps, name=pgd_name, kind="pgd", **check)
-            survived = clean.correct & fgsm_row.correct & pgd_row.correct
-            todo = np.flatnonzero(survived) if restarts_on_survivors else np.arange(len(x))
-            restart = robust_accuracy(
-                model, x[todo], y[todo], lambda xb, yb: run_pgd(xb, yb, n_runs=restarts, run_seed=seed + 1),
-                eps=eps, name=f"worst case, +{pgd_name} x{restarts}", **check,
-            )  # fmt: skip
-            survived[todo] &= restart.correct
-            seconds_all = restart.seconds
-            if restarts_on_survivors:
-                # Run on all images, restarts would also attack the images broken already; most of
-                # them fall in the first run and are then skipped by attacks.pgd: one PGD run each.
-                seconds_all += (len(x) - len(todo)) * pgd_row.seconds / max(len(x), 1)
-            extra = {"restart_seconds": restart.seconds, "restart_seconds_all": seconds_all}
-            return [fgsm_row, pgd_row, _cumulative(restart, survived, eps, "restarts")], extra
-
-        stage_rows, extra = cached("white-box", eps, white_box, clean=clean.correct.tolist())
-        rows += stage_rows
-        restart_seconds += extra["restart_seconds"]
-        restart_seconds_all += extra["restart_seconds_all"]
+        white_box = functools.partial(
+            _white_box_rows, model, x, y, clean.correct, eps=eps, pgd_steps=pgd_steps, restarts=restarts,
+            step_size_factor=step_size_factor, seed=seed, restart_seed=seed + 1,
+            restarts_on_survivors=restarts_on_survivors, attack_settings=attack_settings, check=check,
+        )  # fmt: skip
+        white_box_rows, timings = store.rows("white-box", eps, white_box, clean=clean.correct.tolist())
+        rows += white_box_rows
+        restart_seconds += timings["restart_seconds"]
+        restart_seconds_all += timings["restart_seconds_all"]
         if version is not None and any(np.isclose(eps, e) for e in aa_eps):
-            survived = stage_rows[-1].correct.copy()
-
-            def autoattack_stages(eps=eps, survived=survived):
-                stages, _ = autoattack_lib.stage_attacks(
-                    model, eps=eps, norm=norm_key, version=version, seed=seed + 2, clip_min=clip_min,
-                    clip_max=clip_max, batch_size=batch_size,
-                )  # fmt: skip
-                cascade, _ = autoattack_lib.run_stages(
-                    model, x, y, stages, survived, eps=eps, prefix="+", **check
-                )  # fmt: skip
-                return cascade, {}
-
-            aa_rows, _ = cached(
-                "AutoAttack", eps, autoattack_stages, autoattack=dataclasses.asdict(version),
-                survivors=survived.tolist(),
-            )  # fmt: skip
+            survived = white_box_rows[-1].correct.copy()
+            cascade = functools.partial(_autoattack_rows, model, x, y, survived, eps=eps, version=version,
+                                        seed=seed + 2, check=check)  # fmt: skip
+            aa_rows, _ = store.rows("AutoAttack", eps, cascade, autoattack=dataclasses.asdict(version),
+                                    survivors=survived.tolist())  # fmt: skip
             rows += aa_rows
 
     flags = []
@@ -333,9 +277,110 @@ def report_card(
         )  # fmt: skip
     return ReportCard(
         model_name, norm_key, len(x), clean, rows, flags, restart_seconds, restart_seconds_all,
-        restarts_on_survivors, None if version is None else version.name, cached_stages,
-        None if folder is None else str(folder),
+        restarts_on_survivors, None if version is None else version.name, store.loaded,
+        None if store.folder is None else str(store.folder),
     )  # fmt: skip
+
+
+def _checked_budgets(restarts, eps_list, autoattack, autoattack_eps):
+    """The card's budgets, checked: ``(eps_list sorted, the AutoAttack version or None, the budgets
+    of the AutoAttack rows)``. Raises ValueError on fewer than 2 restarts, a budget that is not
+    positive, an unknown version or an AutoAttack budget missing from ``eps_list``."""
+    if restarts < 2:
+        raise ValueError(f"restarts must be >= 2 for the restarts row, got {restarts}.")
+    eps_list = sorted(float(e) for e in eps_list)
+    if not eps_list or eps_list[0] <= 0:
+        raise ValueError(f"eps_list must hold positive budgets, got {eps_list}.")
+    version = None if autoattack is None else autoattack_lib.get_version(autoattack)
+    aa_eps = eps_list if autoattack_eps is None else [float(e) for e in autoattack_eps]
+    if version is not None and not all(any(np.isclose(e, f) for f in eps_list) for e in aa_eps):
+        raise ValueError(f"autoattack_eps {aa_eps} must be budgets of eps_list {eps_list}.")
+    return eps_list, version, aa_eps
+
+
+class _Cache:
+    """Load-or-compute for the card's attack rows: one :mod:`course_utils.evaluation_cache` entry
+    per stage and ε, named from ``base_key`` (the model, data, settings and code). Without a folder
+    every stage is computed. ``loaded`` lists the ``(eps, stage)`` that came from disk."""
+
+    def __init__(self, folder: Path | None = None, base_key: str | None = None):
+        self.folder, self.base_key = folder, base_key
+        self.loaded: list[tuple[float, str]] = []
+
+    def rows(self, stage: str, eps: float, compute, **part) -> tuple[list[AttackResult], dict]:
+        """``compute()`` -> ``(rows, extra)``, or the copy saved under ``stage``, ``eps`` and
+        ``part`` (what the stage depends on besides the card's settings); a computed stage is saved."""
+        if self.folder is None:
+            return compute()
+        part = {**part, "stage": stage, "eps": eps}
+        entry = "report_card-" + evaluation_cache.part_key(self.base_key, part)
+        found = evaluation_cache.load(self.folder, entry)
+        if found is not None:
+            self.loaded.append((eps, stage))
+            return found
+        stage_rows, extra = compute()
+        evaluation_cache.save(self.folder, entry, stage_rows, extra)
+        return stage_rows, extra
+
+
+def _white_box_rows(
+    model, x, y, clean, *, eps, pgd_steps, restarts, step_size_factor, seed, restart_seed,
+    restarts_on_survivors, attack_settings, check,
+):  # fmt: skip
+    """FGSM, PGD-k and the restarts row at ``eps``, and the time the restarts took.
+
+    FGSM and PGD-k (random start from ``seed``, step ``step_size_factor * eps / pgd_steps``) run on
+    every image. PGD-k with ``restarts`` random starts (from ``restart_seed``) runs on the images
+    that survived the clean test, FGSM and PGD-k (``clean``: ``(N,)`` bool), or on every image with
+    ``restarts_on_survivors=False``. ``attack_settings`` go to the attacks, ``check`` to
+    :func:`~course_utils.evaluation.robust_accuracy`.
+
+    Returns:
+        ``([fgsm, pgd, restarts], timings)``: FGSM and PGD-k each alone, the restarts row the worst
+        case so far, each over all N images; ``timings`` holds ``restart_seconds`` (measured) and
+        ``restart_seconds_all`` (on every image: measured, or estimated as the measured time plus
+        one PGD run per skipped image).
+    """
+    pgd_name = f"PGD-{pgd_steps}"
+    pgd = functools.partial(attacks.pgd, model, eps=eps, step_size=step_size_factor * eps / pgd_steps,
+                            num_steps=pgd_steps, **attack_settings)  # fmt: skip
+    fgsm_row = robust_accuracy(
+        model, x, y, lambda xb, yb: attacks.fgsm(model, xb, yb, eps=eps, **attack_settings),
+        eps=eps, name="FGSM", kind="fgsm", **check,
+    )  # fmt: skip
+    pgd_row = robust_accuracy(model, x, y, lambda xb, yb: pgd(xb, yb, restarts=1, seed=seed), eps=eps,
+                              name=pgd_name, kind="pgd", **check)  # fmt: skip
+    survived = clean & fgsm_row.correct & pgd_row.correct
+    todo = np.flatnonzero(survived) if restarts_on_survivors else np.arange(len(x))
+    restart = robust_accuracy(
+        model, x[todo], y[todo], lambda xb, yb: pgd(xb, yb, restarts=restarts, seed=restart_seed),
+        eps=eps, name=f"worst case, +{pgd_name} x{restarts}", **check,
+    )  # fmt: skip
+    survived[todo] &= restart.correct
+    seconds_all = restart.seconds
+    if restarts_on_survivors:
+        # Run on all images, restarts would also attack the images broken already; most of them
+        # fall in the first run and are then skipped by attacks.pgd: one PGD run each.
+        seconds_all += (len(x) - len(todo)) * pgd_row.seconds / max(len(x), 1)
+    timings = {"restart_seconds": restart.seconds, "restart_seconds_all": seconds_all}
+    worst = AttackResult(restart.name, eps, float(survived.mean()), survived, restart.seconds, "restarts")
+    return [fgsm_row, pgd_row, worst], timings
+
+
+def _autoattack_rows(model, x, y, survived, *, eps, version, seed, check):
+    """The AutoAttack rows at ``eps`` (``version``'s APGD-CE, APGD-T, Square, seeded from ``seed``),
+    each run on the images still standing, starting from ``survived`` (``(N,)`` bool).
+
+    Returns:
+        ``(rows, {})``: one row per attack (named ``"+APGD-CE"``, ...), each the worst case so far
+        over all N images (:func:`course_utils.autoattack.run_stages`), and no extra values.
+    """
+    stages, _ = autoattack_lib.stage_attacks(
+        model, eps=eps, norm=check["norm"], version=version, seed=seed, clip_min=check["clip_min"],
+        clip_max=check["clip_max"], batch_size=check["batch_size"],
+    )  # fmt: skip
+    cascade, _ = autoattack_lib.run_stages(model, x, y, stages, survived, eps=eps, prefix="+", **check)
+    return cascade, {}
 
 
 def _loss_name(loss) -> str:
@@ -351,8 +396,3 @@ def _loss_name(loss) -> str:
             "whether it changed. Evaluate without the cache (cache=False)."
         )
     return f"{module}.{loss.__qualname__}"
-
-
-def _cumulative(stage: AttackResult, survived: np.ndarray, eps: float, kind: str) -> AttackResult:
-    """A row holding the worst case so far (``survived`` over all images) and the stage's time."""
-    return AttackResult(stage.name, eps, float(survived.mean()), survived.copy(), stage.seconds, kind)
