@@ -11,26 +11,7 @@ import pytest
 
 from course_utils import adversarial_training
 
-
-def tiny_classifier(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(4, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(3),
-        ]
-    )
-
-
-def tiny_data(n=64, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, size=n)
-    x = rng.uniform(0, 0.3, size=(n, 8, 8, 1)).astype(np.float32)
-    for k in range(3):  # a learnable signal: class k brightens row block k
-        x[y == k, 2 * k : 2 * k + 2, :, 0] += 0.6
-    return np.clip(x, 0, 1), y
+from .helpers import tiny_classifier, tiny_data
 
 
 def test_method_defaults_and_bad_settings():

@@ -2,7 +2,6 @@
 on linear models, DLR's invariance to rescaling the logits, validity, determinism, bad inputs."""
 
 import importlib
-import math
 
 import keras
 import numpy as np
@@ -12,35 +11,7 @@ import tensorflow as tf
 from course_utils import attacks
 from course_utils.attacks.apgd import checkpoints
 
-
-def linear_model(d=16, classes=10, seed=0, scale=1.0):
-    """logits = scale * (flatten(x) @ W + b) on images (4, 4, d // 16); returns (model, W, b)."""
-    rng = np.random.default_rng(seed)
-    w = rng.normal(size=(d, classes)).astype(np.float32)
-    b = rng.normal(size=classes).astype(np.float32)
-    side = int(math.isqrt(d))
-    model = keras.Sequential(
-        [keras.Input((side, side, 1)), keras.layers.Flatten(), keras.layers.Dense(classes)]
-    )
-    model.layers[-1].set_weights([w * scale, b * scale])
-    return model, w, b
-
-
-def worst_case_margin(x, y, w, b, eps, clip_min=0.0, clip_max=1.0):
-    """Exact max over the L∞ ball ∩ pixel box of max_{j≠y} z_j − z_y for a linear model (float64).
-
-    For each class j the objective (w_j − w_y)·x' + b_j − b_y is linear, so its maximum over the box
-    [max(x − ε, 0), min(x + ε, 1)] puts each pixel at the end its coefficient points to.
-    """
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    lo, hi = np.maximum(flat - eps, clip_min), np.minimum(flat + eps, clip_max)
-    out = np.full(len(x), -np.inf)
-    for j in range(w.shape[1]):
-        coef = w[:, j][None, :] - w[:, y].T  # (N, d)
-        best = np.where(coef > 0, hi, lo)
-        value = (coef * best).sum(axis=1) + b[j] - b[y]
-        out = np.where(j == y, out, np.maximum(out, value))
-    return out
+from .helpers import counting, hyperplane_logits, linear_model, unit_normal, worst_case_margin
 
 
 def test_checkpoints_follow_the_paper():
@@ -96,7 +67,7 @@ def test_apgd_on_a_linear_model_finds_what_the_closed_form_allows(loss, target, 
     """APGD-T tries every other class, each time maximising a linear numerator: on a linear model it
     breaks exactly the images the closed form says can be broken. Untargeted runs follow one loss
     and may miss a class; they must still break most."""
-    model, w, b = linear_model()
+    model, w, b = linear_model((4, 4, 1), 10)
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 1, size=(300, 4, 4, 1)).astype(np.float32)
     pred = model(x).numpy().argmax(1)
@@ -133,8 +104,8 @@ def test_apgd_reaches_the_optimum_of_a_two_class_linear_model():
 def test_dlr_attack_is_blind_to_a_saturated_softmax():
     """Multiplying the logits by 1000 saturates the softmax: the cross-entropy's gradient vanishes on
     confident images and APGD-CE fails, while APGD-DLR sees the same loss as on the plain model."""
-    model, w, b = linear_model(scale=1.0)
-    saturated, _, _ = linear_model(scale=1000.0)
+    model, w, b = linear_model((4, 4, 1), 10, scale=1.0)
+    saturated, _, _ = linear_model((4, 4, 1), 10, scale=1000.0)
     x = np.random.default_rng(4).uniform(0, 1, size=(200, 4, 4, 1)).astype(np.float32)
     pred = model(x).numpy().argmax(1)
     assert (saturated(x).numpy().argmax(1) == pred).all()
@@ -149,7 +120,7 @@ def test_dlr_attack_is_blind_to_a_saturated_softmax():
 
 @pytest.mark.parametrize("norm, eps", [("inf", 0.05), (2, 0.5)])
 def test_apgd_output_is_valid_and_deterministic(norm, eps):
-    model, _, _ = linear_model()
+    model, _, _ = linear_model((4, 4, 1), 10)
     x = np.random.default_rng(5).uniform(0, 1, size=(40, 4, 4, 1)).astype(np.float32)
     y = np.random.default_rng(6).integers(0, 10, 40)
     a = attacks.apgd(model, x, y, eps=eps, norm=norm, num_steps=12, restarts=2, seed=7, batch_size=16)
@@ -163,7 +134,7 @@ def test_apgd_output_is_valid_and_deterministic(norm, eps):
 
 
 def test_apgd_accepts_a_per_example_keras_loss_and_compiles_once():
-    model, _, _ = linear_model()
+    model, _, _ = linear_model((4, 4, 1), 10)
     x = np.random.default_rng(8).uniform(0, 1, size=(20, 4, 4, 1)).astype(np.float32)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
     a = attacks.apgd(model, x, eps=0.05, loss=loss, num_steps=5, seed=1)
@@ -175,7 +146,7 @@ def test_apgd_accepts_a_per_example_keras_loss_and_compiles_once():
 
 @pytest.mark.slow
 def test_apgd_targeted_tries_several_targets():
-    model, w, b = linear_model()
+    model, w, b = linear_model((4, 4, 1), 10)
     x = np.random.default_rng(9).uniform(0, 1, size=(200, 4, 4, 1)).astype(np.float32)
     pred = model(x).numpy().argmax(1)
 
@@ -187,7 +158,7 @@ def test_apgd_targeted_tries_several_targets():
 
 
 def test_apgd_refuses_bad_arguments():
-    model, _, _ = linear_model()
+    model, _, _ = linear_model((4, 4, 1), 10)
     x = np.random.default_rng(0).uniform(0, 1, size=(4, 4, 4, 1)).astype(np.float32)
     with pytest.raises(ValueError, match="Unknown loss"):
         attacks.apgd(model, x, eps=0.1, loss="hinge")
@@ -210,14 +181,9 @@ def test_a_zero_gradient_stops_an_image_at_once():
     """Rounding has a zero gradient: APGD cannot move, so it must not spend its steps trying."""
     from course_utils import defenses
 
-    base, _, _ = linear_model()
+    base, _, _ = linear_model((4, 4, 1), 10)
     model = defenses.quantized(base, levels=2)
-    seen = tf.Variable(0, dtype=tf.int64)
-
-    def counted(images):
-        seen.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
-        return model(images)
-
+    counted, seen = counting(model)
     x = np.random.default_rng(0).uniform(0, 1, size=(50, 4, 4, 1)).astype(np.float32)
     pred = model(x).numpy().argmax(1)
     x_adv = attacks.apgd(counted, x, pred, eps=0.01, num_steps=1000, seed=0)
@@ -229,13 +195,7 @@ def test_the_first_step_is_twice_eps_so_one_iteration_reaches_the_corner_of_a_li
     """Croce & Hein start APGD with step size 2 eps: on a linear model the first sign step from any
     random start in the L-inf ball ends, after projection, at the corner x - eps sign(w) (where w is
     not zero), so one iteration already attains the worst case."""
-    w = np.zeros((4, 4, 1), np.float32)
-    w[1, 2, 0], w[3, 0, 0] = 0.6, -0.8
-
-    def linear(x):
-        score = tf.reduce_sum(tf.convert_to_tensor(x) * w, axis=[1, 2, 3]) + 3.0  # far from any boundary
-        return tf.stack([tf.zeros_like(score), score, -score], axis=1)
-
+    linear = hyperplane_logits(unit_normal(), 3.0, mirrored=True)  # far from any boundary
     x = np.full((3, 4, 4, 1), 0.5, np.float32)
     adv = np.asarray(attacks.apgd(linear, x, np.ones(3, int), eps=0.1, num_steps=1, seed=0))
     np.testing.assert_allclose(adv[:, 1, 2, 0], 0.4, atol=1e-6)  # the loss rises as the score falls
@@ -268,12 +228,7 @@ def test_apgd_restarts_from_its_best_point_when_the_gradient_vanishes():
     the best point, leaves them all robust."""
     eps = 0.1
     plateau = plateau_model(eps)
-    seen = tf.Variable(0, dtype=tf.int64)
-
-    def model(images):
-        seen.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
-        return plateau(images)
-
+    model, seen = counting(plateau)
     x = np.full((20, 16, 16, 1), 0.5, np.float32)
     y = np.zeros(20, np.int64)
     assert (np.asarray(plateau(x)).argmax(1) == 0).all()

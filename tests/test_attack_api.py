@@ -3,11 +3,12 @@ every attack's signature, then by calling each attack with the arguments the con
 
 import inspect
 
-import keras
 import numpy as np
 import pytest
 
 from course_utils import attacks, evaluation, labels
+
+from .helpers import linear_model
 
 ATTACKS = [getattr(attacks, name) for name in attacks.ATTACKS]
 BANNED = {"loss_fn", "targeted", "steps", "pgd_steps", "rng", "return_queries", "n_iter", "n_queries"}
@@ -62,8 +63,7 @@ def test_every_parameter_means_one_thing_and_has_one_default():
 @pytest.fixture(scope="module")
 def setting():
     rng = np.random.default_rng(0)
-    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(5)])
-    model.layers[-1].set_weights([rng.normal(size=(16, 5)).astype(np.float32), np.zeros(5, np.float32)])
+    model, _, _ = linear_model((4, 4, 1), 5, rng, bias=False)  # the images come from the same generator
     x = rng.uniform(0, 1, size=(12, 4, 4, 1)).astype(np.float32)
     return model, x, np.asarray(model(x)).argmax(1)
 

@@ -8,16 +8,7 @@ import tensorflow as tf
 
 from course_utils import attacks
 
-
-def linear_model(shape=(2, 2, 1), classes=3, seed=0):
-    """logits = flatten(x) @ W + b with fixed random weights; returns (model, W, b)."""
-    rng = np.random.default_rng(seed)
-    d = int(np.prod(shape))
-    w = rng.normal(size=(d, classes)).astype(np.float32)
-    b = rng.normal(size=classes).astype(np.float32)
-    model = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)])
-    model.layers[-1].set_weights([w, b])
-    return model, w, b
+from .helpers import linear_model, tiny_classifier
 
 
 def closed_form_gradient(x, y, w, b):
@@ -28,18 +19,6 @@ def closed_form_gradient(x, y, w, b):
     p /= p.sum(axis=1, keepdims=True)
     p[np.arange(len(y)), y] -= 1.0
     return (p @ w.T).reshape(x.shape)
-
-
-def small_cnn(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(4, 3, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(5),
-        ]
-    )
 
 
 @pytest.fixture
@@ -93,7 +72,7 @@ def test_eps_zero_is_the_identity(images, norm):
 
 @pytest.mark.parametrize("norm,eps", [("inf", 0.1), (2, 0.5)])
 def test_every_output_stays_in_the_ball_and_the_pixel_range(norm, eps):
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     rng = np.random.default_rng(2)
     x = rng.uniform(0, 1, size=(20, 8, 8, 1)).astype(np.float32)
     x[:5] = 0.0  # pixels at the edge of the range must stay inside it
@@ -142,7 +121,7 @@ def test_targeted_pgd_reaches_its_target(images, norm, eps, step):
 
 
 def test_pgd_is_at_least_as_strong_as_fgsm_and_climbs_the_loss():
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 1, size=(64, 8, 8, 1)).astype(np.float32)
     y = np.asarray(model(x)).argmax(axis=1)
@@ -159,7 +138,7 @@ def test_pgd_is_at_least_as_strong_as_fgsm_and_climbs_the_loss():
 
 
 def test_restarts_are_never_weaker_than_one_run():
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     rng = np.random.default_rng(4)
     x = rng.uniform(0, 1, size=(64, 8, 8, 1)).astype(np.float32)
     y = np.asarray(model(x)).argmax(axis=1)
@@ -177,7 +156,7 @@ def test_restarts_are_never_weaker_than_one_run():
 
 
 def test_same_seed_same_result_and_seed_matters():
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     x = np.random.default_rng(5).uniform(0, 1, size=(10, 8, 8, 1)).astype(np.float32)
     kwargs = dict(eps=0.1, step_size=0.02, num_steps=3, restarts=2)
     a = attacks.pgd(model, x, eps=0.1, step_size=0.02, num_steps=3, restarts=2, seed=11)
@@ -212,7 +191,7 @@ def test_margin_loss_known_answer_and_positive_iff_misclassified():
 
 
 def test_the_gradient_step_is_compiled_once_per_model_and_shape():
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     x = np.random.default_rng(6).uniform(0, 1, size=(13, 8, 8, 1)).astype(np.float32)
     for n in (13, 7):  # a different number of images, and a last batch of another size
         attacks.pgd(model, x[:n], eps=0.1, step_size=0.02, num_steps=2, seed=0, batch_size=5)
@@ -313,7 +292,7 @@ def test_a_plain_tensorflow_function_can_be_attacked(images):
 
 
 def test_early_stop_keeps_every_success_and_returns_adversarial_iterates():
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     rng = np.random.default_rng(8)
     x = rng.uniform(0, 1, size=(48, 8, 8, 1)).astype(np.float32)
     y = np.asarray(model(x)).argmax(axis=1)
@@ -328,7 +307,7 @@ def test_early_stop_keeps_every_success_and_returns_adversarial_iterates():
 
 
 def test_pgd_tensor_matches_pgd_without_random_start():
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     rng = np.random.default_rng(9)
     x = rng.uniform(0, 1, size=(16, 8, 8, 1)).astype(np.float32)
     y = rng.integers(0, 5, size=16)
@@ -341,7 +320,7 @@ def test_pgd_tensor_matches_pgd_without_random_start():
 
 @pytest.mark.parametrize("norm,eps", [("inf", 0.1), (2, 0.5)])
 def test_pgd_tensor_runs_in_a_graph_with_a_seed_generator(norm, eps):
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     x = np.random.default_rng(10).uniform(0, 1, size=(12, 8, 8, 1)).astype(np.float32)
     y = np.asarray(model(x)).argmax(axis=1)
 
@@ -366,7 +345,7 @@ def test_pgd_tensor_runs_in_a_graph_with_a_seed_generator(norm, eps):
 
 
 def test_pgd_tensor_refuses_an_integer_seed_inside_a_graph():
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     x = np.random.default_rng(11).uniform(0, 1, size=(4, 8, 8, 1)).astype(np.float32)
     y = np.zeros(4, dtype=np.int64)
 
@@ -386,7 +365,7 @@ def test_pgd_tensor_refuses_an_integer_seed_inside_a_graph():
 def test_pgd_tensor_l2_start_radius_is_not_tied_to_its_direction():
     """With an int seed the direction and the radius come from different streams: the radius of
     the random start (no steps taken: step_size 0) is not a function of the direction's draws."""
-    model = small_cnn()
+    model = tiny_classifier(classes=5)
     x = np.full((64, 8, 8, 1), 0.5, np.float32)
     y = np.zeros(64, dtype=np.int64)
     x_adv = attacks.pgd_tensor(model, x, y, eps=0.5, step_size=0.0, num_steps=1, norm=2, seed=5)

@@ -11,6 +11,8 @@ import pytest
 from course_utils import attacks, config, models
 from course_utils.certify import ibp
 
+from .helpers import linear_model
+
 
 def _tiny_net(seed=0, hidden=(16, 16), classes=3):
     with config.seeded(seed):
@@ -179,9 +181,7 @@ def test_elision_makes_one_affine_layer_exact():
     (each pixel at the end its coefficient ``w_y - w_j`` points away from), where subtracting two
     logit intervals counts every pixel twice."""
     rng = np.random.default_rng(0)
-    model = keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])
-    w, b = rng.normal(size=(9, 4)).astype("float32"), rng.normal(size=4).astype("float32")
-    model.layers[-1].set_weights([w, b])
+    model, w, b = linear_model((3, 3, 1), 4, rng)  # the images come from the same generator
     x = rng.uniform(0, 1, size=(6, 3, 3, 1)).astype("float32")
     y = np.array([0, 1, 2, 3, 0, 1])
     eps = 0.05

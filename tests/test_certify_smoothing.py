@@ -8,19 +8,15 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from course_utils.certify import smoothing
 
-W = np.zeros((4, 4, 1), np.float32)
-W[1, 2, 0], W[3, 0, 0] = 0.6, -0.8  # unit length: the distance to the boundary is |w.x + b|
+from .helpers import hyperplane_logits, unit_normal
+
+W = unit_normal()  # unit length: the distance to the boundary is |w.x + b|
 B = -0.1
-
-
-def linear(x):
-    """Logits (0, w.x + b): class 1 on one side of a hyperplane, class 0 on the other."""
-    score = tf.reduce_sum(tf.convert_to_tensor(x) * W, axis=[1, 2, 3]) + B
-    return tf.stack([tf.zeros_like(score), score], axis=1)
+# Logits (0, w.x + b): class 1 on one side of a hyperplane, class 0 on the other.
+linear = hyperplane_logits(W, B)
 
 
 def _images(scores):

@@ -7,11 +7,7 @@ import tensorflow as tf
 
 from course_utils import attacks, defenses
 
-
-def flat_model():
-    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
-    model.layers[-1].set_weights([np.eye(4, 3, dtype=np.float32) * 5.0, np.zeros(3, np.float32)])
-    return model
+from .helpers import reachable_linear_model
 
 
 def gradient(model, x):
@@ -34,7 +30,7 @@ def test_quantize_rounds_to_levels_and_hides_or_passes_the_gradient():
 
 
 def test_quantized_model_predicts_like_the_model_on_rounded_images():
-    model = flat_model()
+    model = reachable_linear_model()
     x = np.random.default_rng(0).uniform(0, 1, size=(16, 2, 2, 1)).astype(np.float32)
     q, q_bpda = defenses.quantized(model, 4), defenses.quantized(model, 4, straight_through=True)
     expected = np.asarray(model(np.round(x * 3) / 3))
@@ -46,7 +42,7 @@ def test_quantized_model_predicts_like_the_model_on_rounded_images():
 
 
 def test_saturated_model_keeps_predictions_and_zeroes_confident_gradients():
-    model = flat_model()
+    model = reachable_linear_model()
     x = np.zeros((2, 2, 2, 1), dtype=np.float32)
     x[0, 0, 0, 0] = 1.0  # confidently class 0
     x[1, 0, 1, 0] = 1.0  # confidently class 1

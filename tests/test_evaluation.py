@@ -6,6 +6,9 @@ import pytest
 
 from course_utils import evaluation, models
 
+# test_robustness.py imports these two from here (issue 28: to move to helpers with its next edit)
+from .helpers import data_for, reachable_linear_model
+
 
 def test_confusion_matrix_known_answer():
     m = evaluation.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], num_classes=3)
@@ -39,20 +42,6 @@ def test_accuracy_and_batched_predictions_agree():
 
 
 # ---------------------------------------------------------------- robustness evaluation
-
-
-def reachable_linear_model():
-    """logits = 5 * (first three pixels) of a 2x2 image: every class is reachable inside [0, 1]."""
-    import keras
-
-    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
-    model.layers[-1].set_weights([np.eye(4, 3, dtype=np.float32) * 5.0, np.zeros(3, np.float32)])
-    return model
-
-
-def data_for(model, n=60, seed=0):
-    x = np.random.default_rng(seed).uniform(0, 1, size=(n, 2, 2, 1)).astype(np.float32)
-    return x, np.asarray(model(x)).argmax(axis=1)
 
 
 def test_check_adversarial_accepts_valid_and_names_every_problem():

@@ -8,7 +8,7 @@ import pytest
 
 from course_utils import attacks, config, defenses, evaluation_cache, robustness
 
-from .test_evaluation import data_for, reachable_linear_model
+from .helpers import data_for, reachable_linear_model
 
 KWARGS = dict(eps_list=[0.05, 0.2], pgd_steps=5, restarts=2, seed=0, progress=False, batch_size=16)
 

@@ -1,22 +1,16 @@
 """The FGSM explorer: precomputed positions, a static figure for every position, a widget."""
 
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from course_utils import attacks, interactive
 
-
-def linear_model():
-    rng = np.random.default_rng(0)
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
-    model.layers[-1].set_weights([rng.normal(0, 0.05, (784, 10)).astype("float32"), np.zeros(10, "float32")])
-    return model
+from .helpers import linear_model
 
 
 def test_explorer_precomputes_fgsm_for_every_position():
-    model = linear_model()
+    model, _, _ = linear_model((28, 28, 1), 10, std=0.05, bias=False)
     image = np.random.default_rng(1).uniform(0, 1, (28, 28, 1)).astype("float32")
     label = int(np.asarray(model(image[None])).argmax())  # correctly classified at eps = 0
     explorer = interactive.fgsm_explorer(
@@ -44,5 +38,6 @@ def test_explorer_precomputes_fgsm_for_every_position():
 
 
 def test_explorer_rejects_a_bad_eps_grid():
+    model, _, _ = linear_model((28, 28, 1), 10, std=0.05, bias=False)
     with pytest.raises(ValueError, match="start at 0"):
-        interactive.fgsm_explorer(linear_model(), np.zeros((28, 28, 1)), 0, list("abcdefghij"), [0.1, 0.2])
+        interactive.fgsm_explorer(model, np.zeros((28, 28, 1)), 0, list("abcdefghij"), [0.1, 0.2])

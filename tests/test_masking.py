@@ -5,7 +5,7 @@ import numpy as np
 
 from course_utils import defenses, evaluation, masking, robustness
 
-from .test_evaluation import data_for, reachable_linear_model
+from .helpers import data_for, reachable_linear_model
 
 
 def row(name, kind, eps, accuracy, n=1000):

@@ -9,18 +9,7 @@ import tensorflow as tf
 from course_utils import attacks
 from course_utils.attacks.square import window_share
 
-from .test_apgd import linear_model, worst_case_margin
-
-
-def counting(model):
-    """``model`` wrapped so that a variable counts the images it has seen (works inside tf.function)."""
-    seen = tf.Variable(0, dtype=tf.int64)
-
-    def wrapped(x):
-        seen.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
-        return model(x)
-
-    return wrapped, seen
+from .helpers import counting, linear_model, worst_case_margin
 
 
 def without_gradient(model):
@@ -35,7 +24,7 @@ def without_gradient(model):
 
 @pytest.fixture(scope="module")
 def setting():
-    model, w, b = linear_model()
+    model, w, b = linear_model((4, 4, 1), 10)
     x = np.random.default_rng(3).uniform(0, 1, size=(120, 4, 4, 1)).astype(np.float32)
     pred = model(x).numpy().argmax(1)
     return model, w, b, x, pred

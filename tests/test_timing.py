@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from course_utils import adversarial_training, timing
-from tests.test_adversarial_training import tiny_classifier, tiny_data
+
+from .helpers import tiny_classifier, tiny_data
 
 
 @pytest.mark.slow

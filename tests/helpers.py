@@ -1,0 +1,132 @@
+"""Helpers shared by several test modules, grouped by topic below. Test modules import from here, never
+from one another.
+
+Images are NumPy float32 arrays of shape (N, H, W, C) in [0, 1] unless said otherwise; labels are int
+arrays of shape (N,). TensorFlow and Keras are imported inside the functions that need them, so a
+module that uses only the data or server helpers does not load them.
+"""
+
+import numpy as np
+
+# ------------------------------------------------------------------------------------- linear models
+
+
+def linear_model(shape=(2, 2, 1), classes=3, seed=0, *, scale=1.0, std=1.0, bias=True):
+    """A Keras model with logits ``scale * (flatten(x) @ w + b)`` on images of ``shape``.
+
+    ``w`` (prod(shape), classes) ~ N(0, std²) and then ``b`` (classes,) ~ N(0, 1) are float32 draws
+    from ``np.random.default_rng(seed)``; without ``bias``, ``b`` is zero and nothing more is drawn.
+    ``seed`` may be a ``np.random.Generator``: it is drawn from, so a test can go on drawing its images
+    from it. Returns ``(model, w, b)``, with ``w`` and ``b`` unscaled.
+    """
+    import keras
+
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0.0, std, size=(int(np.prod(shape)), classes)).astype(np.float32)
+    b = rng.normal(size=classes).astype(np.float32) if bias else np.zeros(classes, np.float32)
+    model = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)])
+    model.layers[-1].set_weights([w * scale, b * scale])
+    return model, w, b
+
+
+def reachable_linear_model():
+    """A Keras model on (N, 2, 2, 1) images with (N, 3) logits 5 × (the first three pixels), no bias:
+    every class is reachable inside [0, 1]."""
+    import keras
+
+    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model.layers[-1].set_weights([np.eye(4, 3, dtype=np.float32) * 5.0, np.zeros(3, np.float32)])
+    return model
+
+
+def data_for(model, n=60, seed=0):
+    """``n`` uniform (n, 2, 2, 1) images from ``default_rng(seed)`` and ``model``'s predictions for them
+    as labels: returns ``(x, y)``, every image correctly classified."""
+    x = np.random.default_rng(seed).uniform(0, 1, size=(n, 2, 2, 1)).astype(np.float32)
+    return x, np.asarray(model(x)).argmax(axis=1)
+
+
+def worst_case_margin(x, y, w, b, eps, clip_min=0.0, clip_max=1.0):
+    """Exact max over the L∞ ball ∩ pixel box of max_{j≠y} z_j − z_y for a linear model (float64).
+
+    ``x`` (N, ...) images, ``y`` (N,) labels, ``w`` (d, K) and ``b`` (K,) as from ``linear_model``;
+    returns the (N,) margins (positive: the ball holds a misclassified image). For each class j the
+    objective (w_j − w_y)·x' + b_j − b_y is linear, so its maximum over the box
+    [max(x − ε, 0), min(x + ε, 1)] puts each pixel at the end its coefficient points to.
+    """
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    lo, hi = np.maximum(flat - eps, clip_min), np.minimum(flat + eps, clip_max)
+    out = np.full(len(x), -np.inf)
+    for j in range(w.shape[1]):
+        coef = w[:, j][None, :] - w[:, y].T  # (N, d)
+        best = np.where(coef > 0, hi, lo)
+        value = (coef * best).sum(axis=1) + b[j] - b[y]
+        out = np.where(j == y, out, np.maximum(out, value))
+    return out
+
+
+def unit_normal():
+    """(4, 4, 1) float32 weights of unit length: 0.6 at pixel (1, 2), −0.8 at (3, 0), zero elsewhere, so
+    ``w·x + b`` is the signed distance of an image to the hyperplane ``w·x + b = 0``."""
+    w = np.zeros((4, 4, 1), np.float32)
+    w[1, 2, 0], w[3, 0, 0] = 0.6, -0.8
+    return w
+
+
+def hyperplane_logits(w, b, *, mirrored=False):
+    """A plain TensorFlow logits function (no Keras model) of the score ``s = w·x + b`` on images of
+    shape (N, *w.shape): (N, 2) logits ``(0, s)``, or (N, 3) logits ``(0, s, −s)`` when ``mirrored``."""
+    import tensorflow as tf
+
+    def logits(x):
+        score = tf.reduce_sum(tf.convert_to_tensor(x) * w, axis=[1, 2, 3]) + b
+        if mirrored:
+            return tf.stack([tf.zeros_like(score), score, -score], axis=1)
+        return tf.stack([tf.zeros_like(score), score], axis=1)
+
+    return logits
+
+
+def counting(model):
+    """``model`` wrapped so that a variable counts the images it has seen (works inside tf.function).
+
+    Returns ``(wrapped, seen)``: ``wrapped(x)`` is ``model(x)``, ``seen`` a tf.Variable (int64)."""
+    import tensorflow as tf
+
+    seen = tf.Variable(0, dtype=tf.int64)
+
+    def wrapped(x):
+        seen.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
+        return model(x)
+
+    return wrapped, seen
+
+
+# ------------------------------------------------------------------------------ a small CNN, toy data
+
+
+def tiny_classifier(seed=0, classes=3):
+    """A seeded Keras CNN on (N, 8, 8, 1) images: Conv2D(4, 3, relu), Flatten, Dense(``classes``)
+    logits. Untrained; the same ``seed`` gives the same weights."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(classes),
+        ]
+    )
+
+
+def tiny_data(n=64, seed=0):
+    """``n`` learnable (n, 8, 8, 1) images of 3 classes: noise in [0, 0.3], plus 0.6 on rows 2k, 2k + 1
+    for class k, clipped to [0, 1]. Returns ``(x, y)``, the labels drawn at random."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    x = rng.uniform(0, 0.3, size=(n, 8, 8, 1)).astype(np.float32)
+    for k in range(3):  # a learnable signal: class k brightens row block k
+        x[y == k, 2 * k : 2 * k + 2, :, 0] += 0.6
+    return np.clip(x, 0, 1), y
