@@ -130,3 +130,55 @@ def tiny_data(n=64, seed=0):
     for k in range(3):  # a learnable signal: class k brightens row block k
         x[y == k, 2 * k : 2 * k + 2, :, 0] += 0.6
     return np.clip(x, 0, 1), y
+
+
+# ----------------------------------------------------- coded images, scripted attacks, Wilson interval
+
+Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
+
+
+def wilson(correct, n, z=Z_95):
+    """The 95 % Wilson interval from its definition, in float64: the two proportions pi with
+    (p - pi)^2 = z^2 pi (1 - pi) / n, the roots of a quadratic (not the code's closed form).
+    Returns ``(low, high)``."""
+    p = correct / n
+    roots = np.roots([1 + z * z / n, -(2 * p + z * z / n), p * p]).real
+    return float(roots.min()), float(roots.max())
+
+
+# Scripted attacks on "coded" 2x2 images: pixel (0, 0) holds the image's number i as i / 10 (no attack
+# touches it), pixel (1, 1) the signal: the model says class 1 exactly when it exceeds 0.5.
+
+
+def coded_images(n, signal=0.4):
+    """``n`` coded (n, 2, 2, 1) images numbered 0 .. n - 1, all with the same signal (class 0 for the
+    model); the other pixels are 0.5."""
+    x = np.full((n, 2, 2, 1), 0.5, np.float32)
+    x[:, 0, 0, 0] = np.arange(n) / 10
+    x[:, 1, 1, 0] = signal
+    return x
+
+
+def image_numbers(x):
+    """The (N,) numbers of coded images ``x``."""
+    return np.rint(np.asarray(x)[:, 0, 0, 0] * 10).astype(int)
+
+
+def threshold_model(x):
+    """Logits (0.5 - s, s - 0.5), shape (N, 2), of the signal s: class 1 exactly when s > 0.5 (NumPy)."""
+    s = np.asarray(x, np.float32)[:, 1, 1, 0]
+    return np.stack([0.5 - s, s - 0.5], axis=1)
+
+
+def breaker(victims, signal, seen):
+    """An attack ``(xb, yb) -> x_adv`` that sets the signal of the images numbered in ``victims`` to
+    ``signal`` (breaking them if it exceeds 0.5) and leaves the others alone; ``seen`` (a list) records
+    the numbers it was given."""
+
+    def attack(xb, yb):
+        seen.extend(image_numbers(xb).tolist())
+        x_adv = np.array(xb, np.float32)
+        x_adv[np.isin(image_numbers(xb), sorted(victims)), 1, 1, 0] = signal
+        return x_adv
+
+    return attack

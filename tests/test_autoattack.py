@@ -9,17 +9,9 @@ import pytest
 
 from course_utils import autoattack, config, defenses, evaluation
 
-from .test_evaluation import data_for, reachable_linear_model
-
-Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
-
-
-def wilson(correct, n, z=Z_95):
-    """The 95 % Wilson interval from its definition, in float64: the two proportions pi with
-    (p - pi)^2 = z^2 pi (1 - pi) / n, the roots of a quadratic (not the code's closed form)."""
-    p = correct / n
-    roots = np.roots([1 + z * z / n, -(2 * p + z * z / n), p * p]).real
-    return float(roots.min()), float(roots.max())
+# test_robustness.py imports breaker, coded_images, threshold_model and wilson from here (issue 28: to move
+# to helpers with its next edit)
+from .helpers import breaker, coded_images, data_for, reachable_linear_model, threshold_model, wilson
 
 
 def test_the_reference_wilson_interval_gives_published_values():
@@ -27,41 +19,6 @@ def test_the_reference_wilson_interval_gives_published_values():
     and Newcombe (1998), Table I: 81/263 (0.2553, 0.3662)."""
     np.testing.assert_allclose(wilson(8, 10), (0.4902, 0.9433), atol=5e-5)
     np.testing.assert_allclose(wilson(81, 263), (0.2553, 0.3662), atol=5e-5)
-
-
-# Scripted attacks on "coded" 2x2 images: pixel (0, 0) holds the image's number i as i / 10 (no attack
-# touches it), pixel (1, 1) the signal: the model says class 1 exactly when it exceeds 0.5.
-
-
-def coded_images(n, signal=0.4):
-    """``n`` coded images numbered 0 .. n - 1, all with the same signal (class 0 for the model)."""
-    x = np.full((n, 2, 2, 1), 0.5, np.float32)
-    x[:, 0, 0, 0] = np.arange(n) / 10
-    x[:, 1, 1, 0] = signal
-    return x
-
-
-def image_numbers(x):
-    return np.rint(np.asarray(x)[:, 0, 0, 0] * 10).astype(int)
-
-
-def threshold_model(x):
-    """Logits (0.5 - s, s - 0.5) of the signal s: class 1 exactly when s > 0.5."""
-    s = np.asarray(x, np.float32)[:, 1, 1, 0]
-    return np.stack([0.5 - s, s - 0.5], axis=1)
-
-
-def breaker(victims, signal, seen):
-    """An attack that sets the signal of the images numbered in ``victims`` to ``signal`` (breaking
-    them if it exceeds 0.5) and leaves the others alone; ``seen`` records the numbers it was given."""
-
-    def attack(xb, yb):
-        seen.extend(image_numbers(xb).tolist())
-        x_adv = np.array(xb, np.float32)
-        x_adv[np.isin(image_numbers(xb), sorted(victims)), 1, 1, 0] = signal
-        return x_adv
-
-    return attack
 
 
 def test_each_row_is_the_union_of_the_images_broken_so_far(monkeypatch):

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from course_utils import attacks, config, models, transfer
 
-from .test_autoattack import coded_images, image_numbers, threshold_model, wilson
+from .helpers import coded_images, image_numbers, threshold_model, wilson
 
 
 def _mlp(seed):
