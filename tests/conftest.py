@@ -6,18 +6,15 @@ pointing into a temporary folder (a test may still point it elsewhere), and the 
 the user's cache changed all the same (``pytest_sessionfinish``).
 """
 
-import gzip
 import os
 import shutil
 import tempfile
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from course_utils import config as course_config  # noqa: E402
@@ -48,39 +45,6 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
-def write_idx_dataset(folder, n_train=40, n_test=20, seed=0):
-    """Write the four Fashion-MNIST files (real IDX format, gzip) with random content.
-
-    The gzip header's time stamp is fixed (``mtime=0``), so the same seed gives byte-identical
-    files whenever they are written; otherwise two folders written across a second boundary
-    have different checksums.
-
-    Returns:
-        ``(files, arrays)``: ``{filename: sha256}`` and the uint8 arrays written.
-    """
-    from course_utils.data import sha256
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = {}
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = (np.arange(n) % 10).astype(np.uint8)
-        with gzip.GzipFile(folder / f"{split}-images-idx3-ubyte.gz", "wb", mtime=0) as f:
-            f.write(b"\x00\x00\x08\x03" + n.to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
-            f.write(images.tobytes())
-        with gzip.GzipFile(folder / f"{split}-labels-idx1-ubyte.gz", "wb", mtime=0) as f:
-            f.write(b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + labels.tobytes())
-        arrays[split] = (images, labels)
-    names = [
-        "train-images-idx3-ubyte.gz",
-        "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz",
-        "t10k-labels-idx1-ubyte.gz",
-    ]
-    return {name: sha256(folder / name) for name in names}, arrays
-
-
 @pytest.fixture
 def isolated_data_env(tmp_path, monkeypatch):
     """No real dataset location is visible: HOME, KERAS_HOME, the repo's data/ and the Debian
@@ -99,17 +63,3 @@ def isolated_data_env(tmp_path, monkeypatch):
         data, "_download_with_keras", lambda files, sub: (None, "URLError: no network in this test")
     )
     return tmp_path
-
-
-class LoggingHandler(SimpleHTTPRequestHandler):
-    """A static file server that records each request's path and status (the browser tests look for
-    files a page asked for and did not get)."""
-
-    requests: list = []
-
-    def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
-        pass
-
-    def send_response(self, code, message=None):
-        type(self).requests.append((self.path, code))
-        super().send_response(code, message)

@@ -6,6 +6,12 @@ arrays of shape (N,). TensorFlow and Keras are imported inside the functions tha
 module that uses only the data or server helpers does not load them.
 """
 
+import contextlib
+import functools
+import gzip
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
 import numpy as np
 
 # ------------------------------------------------------------------------------------- linear models
@@ -182,3 +188,71 @@ def breaker(victims, signal, seen):
         return x_adv
 
     return attack
+
+
+# ------------------------------------------------------------------------------ files and a web server
+
+
+def write_idx_dataset(folder, n_train=40, n_test=20, seed=0):
+    """Write the four Fashion-MNIST files (real IDX format, gzip) with random content.
+
+    The gzip header's time stamp is fixed (``mtime=0``), so the same seed gives byte-identical
+    files whenever they are written; otherwise two folders written across a second boundary
+    have different checksums.
+
+    Returns:
+        ``(files, arrays)``: ``{filename: sha256}`` and, per split ("train", "t10k"), the uint8
+        ``(images (n, 28, 28), labels (n,))`` written.
+    """
+    from course_utils.data import sha256
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        with gzip.GzipFile(folder / f"{split}-images-idx3-ubyte.gz", "wb", mtime=0) as f:
+            f.write(b"\x00\x00\x08\x03" + n.to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
+            f.write(images.tobytes())
+        with gzip.GzipFile(folder / f"{split}-labels-idx1-ubyte.gz", "wb", mtime=0) as f:
+            f.write(b"\x00\x00\x08\x01" + n.to_bytes(4, "big") + labels.tobytes())
+        arrays[split] = (images, labels)
+    names = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+    return {name: sha256(folder / name) for name in names}, arrays
+
+
+class LoggingHandler(SimpleHTTPRequestHandler):
+    """A static file server that records each request's path and status (the browser tests look for
+    files a page asked for and did not get)."""
+
+    requests: list = []
+
+    def log_message(self, format, *args):  # noqa: A002 - the signature of the base class
+        pass
+
+    def send_response(self, code, message=None):
+        type(self).requests.append((self.path, code))
+        super().send_response(code, message)
+
+
+@contextlib.contextmanager
+def static_server(folder):
+    """Serve ``folder`` over HTTP on 127.0.0.1, at a free port, for the ``with`` block.
+
+    Yields ``(base, requests)``: the base URL ``http://127.0.0.1:PORT`` and the list of
+    ``(path, status)`` the server answered, in order, which grows while the block runs. The server
+    stops when the block ends.
+    """
+    handler = type("Handler", (LoggingHandler,), {"requests": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.requests
+    finally:
+        server.shutdown()

@@ -2,13 +2,10 @@
 and a slide deck, served from a local folder with the network blocked, and takes screenshots. The
 test fails when a page is blank, refers to a network address, or asks for a file that is not there."""
 
-import functools
 import importlib.util
 import re
 import shutil
 import subprocess
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import matplotlib.image
@@ -16,7 +13,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from tests.conftest import LoggingHandler
+from .helpers import static_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -65,20 +62,13 @@ def test_course_map_and_a_slide_deck_render_with_every_resource_local(tmp_path):
         remote = re.findall(r"""(?:src|href)=["']((?:https?:)?//(?!127\.0\.0\.1)[^"']*)""", page.read_text())
         assert not remote, f"{page.name} loads from the network: {remote}"
 
-    handler = functools.partial(LoggingHandler, directory=str(site))
-    LoggingHandler.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with static_server(site) as (base, requests):
         for page in ("html/index.html", "html/99_deck.html", "slides/99_deck.slides.html"):
             pixels = _screenshot(f"{base}/{page}", tmp_path / (Path(page).stem + ".png"))
             assert pixels.std() > 0.02, f"{page} renders blank"
-    finally:
-        server.shutdown()
-    missing = [path for path, code in LoggingHandler.requests if code >= 400 and "favicon" not in path]
+    missing = [path for path, code in requests if code >= 400 and "favicon" not in path]
     assert not missing, f"resources that cannot load: {missing}"
-    loaded = [path for path, _ in LoggingHandler.requests]
+    loaded = [path for path, _ in requests]
     assert any(path.endswith("reveal.js") for path in loaded) and any("MathJax.js" in path for path in loaded)
     assert any("slides" in path for path in loaded) and "/html/index.html" in loaded
     assert any(path.startswith("/html/_static/mathjax/MathJax.js") for path in loaded)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from course_utils import data
-from tests.conftest import write_idx_dataset
+
+from .helpers import write_idx_dataset
 
 
 @pytest.fixture

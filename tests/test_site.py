@@ -3,20 +3,18 @@ reader meets it: every local link and resource exists, no page loads anything fr
 every page has the navigation, and in headless Chromium with the network blocked the home page, a
 notebook page and a search render and load every file they ask for."""
 
-import functools
 import importlib.util
 import re
 import shutil
 import subprocess
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from course_utils import config, reference_times
-from tests.conftest import LoggingHandler
+
+from .helpers import static_server
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -173,23 +171,16 @@ def _chromium(*args: str) -> str:
 def test_the_site_renders_and_searches_offline_in_a_browser(site, tmp_path):
     import matplotlib.image
 
-    handler = functools.partial(LoggingHandler, directory=str(site))
-    LoggingHandler.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with static_server(site) as (base, requests):
         for page in ("index.html", "notebooks/07_pgd_attacks.html", "docs/results.html"):
             png = tmp_path / (Path(page).stem + ".png")
             _chromium(f"--screenshot={png}", f"{base}/{page}")
             assert matplotlib.image.imread(png)[..., :3].std() > 0.02, f"{page} renders blank"
         dom = _chromium("--dump-dom", f"{base}/search.html?q=projection")
-    finally:
-        server.shutdown()
     found = re.search(r"found (\d+) page", dom)
     assert found and int(found.group(1)) >= 1, "the search found nothing"
     assert 'href="notebooks/07_pgd_attacks.html' in dom
-    missing = [path for path, code in LoggingHandler.requests if code >= 400 and "favicon" not in path]
+    missing = [path for path, code in requests if code >= 400 and "favicon" not in path]
     assert not missing, f"resources that cannot load: {missing}"
-    loaded = [path for path, _ in LoggingHandler.requests]
+    loaded = [path for path, _ in requests]
     assert any("MathJax.js" in path for path in loaded) and any("searchindex.js" in path for path in loaded)
