@@ -6,6 +6,7 @@ arrays of shape (N,). TensorFlow and Keras are imported inside the functions tha
 module that uses only the data or server helpers does not load them.
 """
 
+import ast
 import contextlib
 import functools
 import gzip
@@ -188,6 +189,19 @@ def breaker(victims, signal, seen):
         return x_adv
 
     return attack
+
+
+# --------------------------------------------------------------------------------------- source code
+
+
+def dotted_name(node):
+    """The dotted name of an ``ast.Name`` or a chain of ``ast.Attribute`` on one, as written in the
+    source ("tf.train.Adam"), or None for anything else (a call, a subscript, a literal)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
 
 
 # ------------------------------------------------------------------------------ files and a web server

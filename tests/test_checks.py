@@ -6,6 +6,8 @@ import tensorflow as tf
 
 from course_utils import checks
 
+from .helpers import dotted_name
+
 
 def fgsm_l2(model, x, y, eps, *, sign=False, per_batch=False, minus=False, clip=True):
     x = tf.convert_to_tensor(x)
@@ -148,13 +150,6 @@ def test_layer_sizes_check(capsys):
 def test_gan_code_checker_check(capsys):
     import ast
 
-    def dotted(node):
-        parts = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
-
     def checker(source, *, dup=True, api=True):
         tree = ast.parse(source)
         stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
@@ -162,7 +157,7 @@ def test_gan_code_checker_check(capsys):
         loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         warnings = [f"undefined: {name}" for name in sorted(loaded - defined)]
         if api:  # whole dotted names: tf.logical_and is not tf.log
-            used = {dotted(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+            used = {dotted_name(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
             warnings += [f"TF1 API: {name}" for name in sorted(used & {"tf.log", "tf.Session"})]
         for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):  # names per function
             names = [

@@ -12,6 +12,8 @@ import tensorflow as tf
 from course_utils import checks, gan, toy_gan
 from course_utils.checks.gans import SNIPPET_BN_INPUTS, SNIPPET_DENSE_PARAMS, value_via_jsd
 
+from .helpers import dotted_name
+
 
 # ------------------------------------------------------------------------------ check_optimal_value
 def _normalise(p_data, p_g):
@@ -442,16 +444,6 @@ def _names_used_and_defined(tree):
     return sorted(loaded - defined)
 
 
-def _dotted(node):
-    import ast
-
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
-
-
 TF1_ONLY = {"tf.log", "tf.Session", "tf.layers.dense", "tf.train.Adam", "tf.variable_scope"}
 
 
@@ -464,7 +456,7 @@ def code_checker(source, *, per_function=True, substring_apis=False):
     if substring_apis:
         warnings += [f"TF1 API: {api}" for api in sorted(TF1_ONLY) if api in source]
     else:
-        dotted = {_dotted(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        dotted = {dotted_name(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         warnings += [f"TF1 API: {api}" for api in sorted(TF1_ONLY & dotted)]
     scopes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)] if per_function else [tree]
     for scope in scopes:
