@@ -12,7 +12,9 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+from course_utils.config import use_onednn  # noqa: E402
+
+use_onednn()  # before TensorFlow is imported
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402

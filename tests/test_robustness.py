@@ -9,8 +9,7 @@ import pytest
 
 from course_utils import attacks, autoattack, defenses, robustness
 
-from .test_autoattack import breaker, coded_images, threshold_model, wilson
-from .test_evaluation import data_for, reachable_linear_model
+from .helpers import breaker, coded_images, data_for, reachable_linear_model, threshold_model, wilson
 
 
 def test_report_card_invariants():
