@@ -16,6 +16,8 @@
 #   make check-notebooks fails if a notebook is committed with outputs or machine metadata
 #   make clean-notebooks strips outputs and metadata from the notebooks
 #   make benchmark       the CNN-accuracy and attack-speed benchmarks (standard profile) -> benchmarks/results
+#   make mutation        mutation testing (mutmut) of attacks/, certify/ and the evaluation modules: hours,
+#                        resumes where it stopped -> benchmarks/results/mutation (MUTATION_MODULES: a subset)
 #   make venv            only create .venv and install the course (the versions pinned in constraints.txt)
 #   make lock            constraints.txt again: the newest versions pyproject.toml allows, from a throwaway venv
 #   make clean           delete build/ and the test caches (not the model cache .cache/)
@@ -23,7 +25,8 @@
 #   Variables: COURSE_PROFILE (quick, standard or full), PYTHON (the interpreter that creates .venv,
 #              default python3), TF_BUILD (cpu or gpu: TensorFlow's build in .venv; gpu if nvidia-smi exists),
 #              LAB_ARGS (extra options for JupyterLab; --allow-root is added when you are root, as in
-#              Docker, dev containers and many cloud VMs)
+#              Docker, dev containers and many cloud VMs), MUTATION_MODULES (make mutation's
+#              groups or files, e.g. "attacks certify" or attacks/square.py; default all six)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -38,7 +41,7 @@ TF_BUILD ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help course site test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit unit-fast nbval benchmark clean venv lock
+.PHONY: help course site test student slides lab lab-instructor lint format check-notebooks clean-notebooks unit unit-fast nbval benchmark mutation clean venv lock
 
 venv: $(STAMP)
 
@@ -120,6 +123,12 @@ help:
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/cnn_accuracy.py --profile standard --out benchmarks/results
 	$(BIN)/python benchmarks/attack_speed.py --profile standard --out benchmarks/results
+
+# Mutation testing (issue 28; tools/mutation.py, docs/contributing.md): too slow for `make test`. Results
+# stay in mutants/, so an interrupted run resumes; the scores and survivors go to benchmarks/results/mutation.
+MUTATION_MODULES ?=
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation.py $(MUTATION_MODULES)
 
 # The lock needs Python 3.11 on Linux x86-64 (what CI runs): PYTHON=python3.11 make lock elsewhere.
 lock:
