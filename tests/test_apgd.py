@@ -58,6 +58,25 @@ def test_dlr_known_values():
     np.testing.assert_allclose(
         attacks.targeted_dlr_loss(y, np.array([2, 2]), z).numpy(), [-4 / 4.5, 1 / 3.5], rtol=1e-6
     )
+    # Three classes, the fewest the DLR loss takes: -(3 - 1) / (3 - 0).
+    np.testing.assert_allclose(
+        attacks.dlr_loss([0], tf.constant([[3.0, 1.0, 0.0]])).numpy(), [-2 / 3], rtol=1e-6
+    )
+
+
+def test_dlr_keeps_its_sign_when_the_top_logits_tie():
+    """Croce & Hein's denominators get + 1e-12: when the three (targeted: four) largest logits tie,
+    a misclassified image's loss is a huge positive number, never a huge negative one."""
+    z = tf.constant([[0.0, 2.0, 2.0, 2.0, 2.0]])
+    assert attacks.dlr_loss([0], z).numpy()[0] > 1e9
+    assert attacks.targeted_dlr_loss([0], [1], z).numpy()[0] > 1e9
+
+
+def test_dlr_losses_name_themselves_when_there_are_too_few_classes():
+    with pytest.raises(ValueError, match="The DLR loss needs at least 3 classes; this model has 2"):
+        attacks.dlr_loss([0], tf.constant([[1.0, 0.0]]))
+    with pytest.raises(ValueError, match="The targeted DLR loss needs at least 4 classes; this model has 3"):
+        attacks.targeted_dlr_loss([0], [1], tf.constant([[1.0, 0.0, 2.0]]))
 
 
 @pytest.mark.parametrize(
