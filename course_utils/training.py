@@ -114,16 +114,25 @@ def compile_classifier(
     return model
 
 
-def datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed):
-    """Checked training and validation pipelines, and the number of optimizer steps of the run."""
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}.")
-    x_min, x_max = float(np.min(x_train)), float(np.max(x_train))
+def check_training_images(x) -> None:
+    """Refuse training images outside ``[0, 1]`` (0-255 images, say) with what to do.
+
+    Raises:
+        ValueError: for a pixel below 0 or above 1.
+    """
+    x_min, x_max = float(np.min(x)), float(np.max(x))
     if x_min < 0.0 or x_max > 1.0:
         raise ValueError(
             f"Training images must be scaled to [0, 1], found values in "
             f"[{x_min:g}, {x_max:g}]. Divide 0-255 images by 255."
         )
+
+
+def datasets(model, x_train, y_train, validation_data, epochs, batch_size, seed):
+    """Checked training and validation pipelines, and the number of optimizer steps of the run."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
+    check_training_images(x_train)
     y_train = class_ids(y_train, n=len(x_train), num_classes=model.output_shape[-1], name="y_train")
     train_ds = data_lib.make_dataset(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
     val_ds = None

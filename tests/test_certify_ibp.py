@@ -209,3 +209,19 @@ def test_a_tie_is_not_a_certificate():
         np.testing.assert_allclose(margins[:, 1], 0.0, atol=1e-7)
         assert margins[:, 2].min() > 0
         assert not ibp.certified(model, x, np.zeros(2, int), eps).any()
+
+
+def test_ibp_training_and_bounds_check_their_inputs_like_every_other_trainer():
+    model = _tiny_net()
+    x = np.random.default_rng(0).uniform(0, 1, size=(8, 2, 1, 1)).astype("float32")
+    y = np.arange(8) % 3
+    with pytest.raises(ValueError, match="one-hot"):
+        ibp.train_ibp(model, x, np.eye(3)[y], eps=0.1, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="Divide 0-255 images by 255"):
+        ibp.train_ibp(model, x * 255, y, eps=0.1, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"y_train must lie in 0\.\.2"):
+        ibp.train_ibp(model, x, y + 1, eps=0.1, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        ibp.train_ibp(model, x, y, eps=0.1, epochs=0, verbose=0)
+    with pytest.raises(ValueError, match="one label per image"):
+        ibp.margin_lower_bounds(model, x, y[:-1], 0.1)

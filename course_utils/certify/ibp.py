@@ -27,7 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_utils import evaluation
+from course_utils import evaluation, training
+from course_utils.labels import class_ids
 
 #: Activations that never decrease: the interval ``[f(l), f(u)]`` bounds ``f`` on ``[l, u]``.
 MONOTONE_ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "softplus")
@@ -252,9 +253,7 @@ def margin_lower_bounds(
     """
     eps = _check_eps(eps)
     x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y).astype(np.int32)
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels; pass matching arrays.")
+    y = class_ids(y, n=len(x), num_classes=model.output_shape[-1]).astype(np.int32)
     layers = _check_chain(model, x)
     out = [
         np.asarray(
@@ -328,8 +327,12 @@ def train_ibp(
         batches, ``certified`` at the epoch's budget), plus ``val_accuracy`` and ``val_certified``.
     """
     eps = _check_eps(eps)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}.")
     x_train = np.asarray(x_train, dtype=np.float32)
-    y_train = np.asarray(y_train).astype(np.int32)
+    training.check_training_images(x_train)  # the checks of every other training function
+    classes = model.output_shape[-1]
+    y_train = class_ids(y_train, n=len(x_train), num_classes=classes, name="y_train").astype(np.int32)
     _check_chain(model, x_train)
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
     total = epochs * steps_per_epoch
