@@ -137,3 +137,42 @@ def test_certify_selects_on_n0_copies_and_estimates_on_n_fresh_ones():
     )
     assert sum(seen) == 7 + 50  # each sample drawn once, the selection first
     assert classes.tolist() == [-1] and radii.tolist() == [0.0]
+
+
+def test_the_binomial_test_and_the_bound_at_their_edges():
+    """Known values by hand: two-sided p of 9 heads in 10 tosses is 2 (C(10,9) + C(10,10)) / 2^10;
+    no trial gives no evidence (p = 1); k = n gives the bound alpha^(1/n), one trial included."""
+    assert smoothing.binomial_test_p_value(9, 10) == pytest.approx(22 / 1024, rel=1e-12)
+    assert smoothing.binomial_test_p_value(5, 10) == 1.0
+    assert smoothing.binomial_test_p_value(0, 0) == 1.0
+    assert smoothing.clopper_pearson_lower(1, 1, 0.05) == pytest.approx(0.05, rel=1e-9)
+    assert smoothing.clopper_pearson_lower(10, 10, 0.001) == pytest.approx(0.001**0.1, rel=1e-9)
+    assert smoothing.clopper_pearson_lower(0, 7, 0.01) == 0.0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 1.5])
+def test_alpha_must_lie_strictly_between_0_and_1(alpha):
+    x = _images([0.5])
+    with pytest.raises(ValueError, match="alpha"):
+        smoothing.predict(linear, x, sigma=0.25, num_samples=10, alpha=alpha, seed=0)
+    with pytest.raises(ValueError, match="alpha"):
+        smoothing.clopper_pearson_lower(3, 5, alpha)
+
+
+def test_one_noisy_copy_is_the_fewest_allowed():
+    x = _images([2.0])
+    assert smoothing.noise_counts(linear, x, sigma=0.25, num_samples=1, seed=0).sum() == 1
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="number of noise samples must be a positive integer"):
+            smoothing.noise_counts(linear, x, sigma=0.25, num_samples=bad, seed=0)
+
+
+def test_predict_abstains_with_minus_one_on_the_boundary():
+    """PREDICT (Cohen et al.) tests the top class's count against the runner-up's, nA out of
+    nA + nB, and answers -1 (abstain) when the test cannot reject a tie: on the decision boundary
+    the votes split evenly; two units away they are unanimous."""
+    classes = smoothing.predict(
+        linear, _images([0.0, 2.0]), sigma=0.25, num_samples=1000, alpha=0.001, seed=0
+    )
+    assert classes.dtype == np.int64
+    np.testing.assert_array_equal(classes, [-1, 1])
