@@ -90,3 +90,41 @@ def test_square_refuses_bad_arguments(setting):
         attacks.square(model, x * 255, eps=0.1)
     with pytest.raises(ValueError, match="one label per image"):
         attacks.square(model, x, np.zeros(3, int), eps=0.1)
+
+
+def never_fooled(seed=0):
+    """Logits of 10 classes on 8 x 8 images: class 0 ahead by 100 plus a linear function of the
+    pixels, so the margin Square lowers varies with every pixel but the image is never broken."""
+    w = np.random.default_rng(seed).normal(size=(8, 8, 1)).astype(np.float32)
+
+    def model(x):
+        score = 100.0 + tf.reduce_sum(tf.convert_to_tensor(x) * w, axis=[1, 2, 3])
+        return tf.concat([score[:, None], tf.zeros([tf.shape(score)[0], 9])], axis=1)
+
+    return model
+
+
+def test_square_starts_from_vertical_stripes():
+    """Andriushchenko et al.'s initialisation: every column moved by +eps or -eps (both signs used),
+    the same along the column; with a budget of two queries (the clean look and the stripes) that
+    is what comes back for an image nothing breaks."""
+    x = np.full((6, 8, 8, 1), 0.5, np.float32)
+    out = attacks.square(never_fooled(), x, np.zeros(6, int), eps=0.1, queries=2, seed=0)
+    delta = np.round((out - x) / 0.1, 4)
+    assert set(np.unique(delta)) == {-1.0, 1.0}
+    np.testing.assert_array_equal(delta, np.broadcast_to(delta[:, :1], delta.shape))  # constant per column
+
+
+def test_square_uses_its_window_schedule_and_first_window():
+    """The same seed with another schedule or another first window size searches other squares."""
+    model, x = never_fooled(), np.full((4, 8, 8, 1), 0.5, np.float32)
+    y = np.zeros(4, int)
+
+    def run(**kwargs):
+        return attacks.square(model, x, y, eps=0.1, queries=60, seed=3, **kwargs)
+
+    base = run()
+    assert not np.array_equal(base, run(rescale_schedule=False))
+    assert not np.array_equal(base, run(p_init=0.3))
+    same, _ = attacks.square_with_queries(model, x, y, eps=0.1, queries=60, seed=3, rescale_schedule=False)
+    np.testing.assert_array_equal(run(rescale_schedule=False), same)
