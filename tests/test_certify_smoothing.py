@@ -176,3 +176,42 @@ def test_predict_abstains_with_minus_one_on_the_boundary():
     )
     assert classes.dtype == np.int64
     np.testing.assert_array_equal(classes, [-1, 1])
+
+
+def test_certified_accuracy_counts_the_right_class_at_the_radius_or_more():
+    # right at 0.5 >= 0.2; right but 0.9 for the wrong class; abstained; right at exactly 0.2; right at 0.1
+    classes, radii, y = [1, 0, -1, 2, 3], [0.5, 0.9, 0.0, 0.2, 0.1], [1, 1, 0, 2, 3]
+    assert smoothing.certified_accuracy(classes, radii, y, 0.2) == pytest.approx(2 / 5)
+    assert smoothing.certified_accuracy(classes, radii, y, 0.0) == pytest.approx(3 / 5)
+
+
+def test_the_same_seed_gives_the_same_answers():
+    """Every draw comes from ``seed``: PREDICT, CERTIFY (its selection sample too) and the attack on
+    the smoothed classifier repeat exactly, with an int or with equal Generators."""
+    x = _images([0.3, 0.4, -0.35])
+    y = np.array([1, 1, 0])
+    for seed in (5, 11):
+        # 30 images where PREDICT abstains about half the time: other draws would not repeat all 30.
+        edge = _images([0.088] * 30)
+        once = smoothing.predict(linear, edge, sigma=0.5, num_samples=200, alpha=0.05, seed=seed)
+        assert 5 < (once == -1).sum() < 25
+        again = smoothing.predict(linear, edge, sigma=0.5, num_samples=200, alpha=0.05, seed=seed)
+        np.testing.assert_array_equal(once, again)
+
+        a = smoothing.certify(linear, x, sigma=0.5, n0=5, num_samples=200, alpha=0.05, seed=seed)
+        b = smoothing.certify(
+            linear, x, sigma=0.5, n0=5, num_samples=200, alpha=0.05, seed=np.random.default_rng(seed)
+        )
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+        adv = smoothing.attack(linear, x, y, eps=0.3, sigma=0.25, seed=seed, num_steps=3, num_noise=4)
+        np.testing.assert_array_equal(
+            adv, smoothing.attack(linear, x, y, eps=0.3, sigma=0.25, seed=seed, num_steps=3, num_noise=4)
+        )
+    # The default step is 2.5 eps / num_steps.
+    np.testing.assert_array_equal(
+        smoothing.attack(linear, x, y, eps=0.3, sigma=0.25, seed=1, num_steps=3, num_noise=4),
+        smoothing.attack(linear, x, y, eps=0.3, sigma=0.25, seed=1, num_steps=3, num_noise=4, step_size=0.25),
+    )
+    with pytest.raises(ValueError, match="eps"):
+        smoothing.attack(linear, x, y, eps=0.0, sigma=0.25, seed=0)
