@@ -182,6 +182,10 @@ def test_file(path: Path, jobs: int, retest: bool, log) -> int:
     return 0
 
 
+def score(killed: int, tested: int) -> float | None:
+    return round(100 * killed / tested, 1) if tested else None
+
+
 def counts(meta: dict[str, int | None]) -> dict[str, int]:
     c: dict[str, int] = {}
     for code in meta.values():
@@ -192,9 +196,9 @@ def counts(meta: dict[str, int | None]) -> dict[str, int]:
     return {
         "mutants": len(meta),
         "tested": tested,
-        "killed": caught,
-        **{s.replace(" ", "_"): c[s] for s in sorted(c)},
-        "score_percent": round(100 * caught / tested, 1) if tested else None,
+        **{s.replace(" ", "_"): c[s] for s in sorted(c) if s != "killed"},
+        "killed": caught,  # with the timeouts and crashes
+        "score_percent": score(caught, tested),
     }
 
 
@@ -224,37 +228,43 @@ def report(all_files: list[Path]) -> dict:
         meta = load_meta(path)
         if not meta:
             continue
-        per_file[path.as_posix()] = c = counts(meta)
-        t = times.get(path.as_posix())
-        if t and t["mutants_tested"]:
-            c["seconds_per_mutant"] = round(t["seconds"] / t["mutants_tested"], 1)
-        g = per_group.setdefault(group_of(path), {})
-        for k, v in c.items():
-            if k not in ("score_percent", "seconds_per_mutant"):
-                g[k] = g.get(k, 0) + v
+        c = counts(meta)
         listed = [(k, status_of(code)) for k, code in meta.items() if status_of(code) in LISTED]
-        if not listed:
-            continue
-        title = f"{path.as_posix()}: {len(listed)} not killed of {c['tested']} tested"
-        lines += ["=" * 100, title, "=" * 100]
+        entries = []
         for mutant, status in listed:
             diff = diff_of(mutant, path)
             note = notes.get(mutant)
             added = [d[1:].strip() for d in diff.splitlines() if d[:1] == "+" and d[:3] != "+++"]
             if note is None:
-                verdict = "UNCLASSIFIED"
+                kind, verdict = "unclassified", "UNCLASSIFIED"
             elif note.get("change") is not None and note["change"] not in added:
+                kind = "unclassified"
                 verdict = f"STALE NOTE (written for: {note['change']}): {note['verdict']}: {note['why']}"
             else:
-                verdict = f"{note['verdict']}: {note['why']}"
-            lines += [f"\n--- {mutant} [{status}]", f"    {verdict}", diff, ""]
+                kind, verdict = note["verdict"], f"{note['verdict']}: {note['why']}"
+            c[kind] = c.get(kind, 0) + 1
+            entries += [f"\n--- {mutant} [{status}]", f"    {verdict}", diff, ""]
+        c["score_without_equivalent_percent"] = score(c["killed"], c["tested"] - c.get("equivalent", 0))
+        t = times.get(path.as_posix())
+        if t and t["mutants_tested"]:
+            c["seconds_per_mutant"] = round(t["seconds"] / t["mutants_tested"], 1)
+        per_file[path.as_posix()] = c
+        g = per_group.setdefault(group_of(path), {})
+        for k, v in c.items():
+            if not k.endswith(("_percent", "_per_mutant")):
+                g[k] = g.get(k, 0) + v
+        if entries:
+            title = f"{path.as_posix()}: {len(listed)} not killed of {c['tested']} tested"
+            lines += ["=" * 100, title, "=" * 100, *entries]
     for g in per_group.values():
-        g["score_percent"] = round(100 * g["killed"] / g["tested"], 1) if g["tested"] else None
+        g["score_percent"] = score(g["killed"], g["tested"])
+        g["score_without_equivalent_percent"] = score(g["killed"], g["tested"] - g.get("equivalent", 0))
     scores = {
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git("describe", "--always", "--dirty"),
         "score": "killed / tested: a mutant is killed when one of its tests fails, crashes or times out;"
-        " 'no tests' mutants count as tested and not killed",
+        " 'no tests' mutants count as tested and not killed. score_without_equivalent leaves out the"
+        " survivors notes.toml calls equivalent; gap and unclassified count the others",
         "groups": per_group,
         "files": per_file,
     }
@@ -270,13 +280,23 @@ def report(all_files: list[Path]) -> dict:
 
 
 def print_scores(scores: dict) -> None:
-    print(f"{'':34}{'killed':>8}{'tested':>8}{'score':>8}{'survived':>10}{'no tests':>10}{'untested':>10}")
+    """One line per file and per group: killed / tested and the score, also without the equivalent
+    survivors; the survivors by their notes (equivalent, gap, none yet); the mutants not tested yet."""
+
+    def pct(value):
+        return "-" if value is None else f"{value:.1f}%"
+
+    head = ["killed", "tested", "score", "w/o eq.", "equiv.", "gap", "no note", "untested"]
+    print(f"{'':34}" + "".join(f"{h:>9}" for h in head))
     for name, c in [*scores["files"].items(), *((f"[{g}]", c) for g, c in scores["groups"].items())]:
-        pct = "-" if c["score_percent"] is None else f"{c['score_percent']:.1f}%"
-        print(
-            f"{name:34}{c['killed']:>8}{c['tested']:>8}{pct:>8}{c.get('survived', 0):>10}"
-            f"{c.get('no_tests', 0):>10}{c.get('not_checked', 0):>10}"
-        )
+        cells = [
+            c["killed"],
+            c["tested"],
+            pct(c["score_percent"]),
+            pct(c["score_without_equivalent_percent"]),
+        ]
+        cells += [c.get(k, 0) for k in ("equivalent", "gap", "unclassified", "not_checked")]
+        print(f"{name:34}" + "".join(f"{v:>9}" for v in cells))
     print(f"-> {(OUT / 'scores.json').relative_to(ROOT)}, {(OUT / 'survivors.txt').relative_to(ROOT)}")
 
 
